@@ -71,7 +71,7 @@ class S3Store(StoreBase):
                  endpoint_url: str | None = None, region: str | None = None,
                  access_key_id: str | None = None, secret_access_key: str | None = None,
                  multipart_threshold: int = 16 * 1024 * 1024,
-                 part_size: int = MIN_PART_SIZE) -> None:
+                 part_size: int = MIN_PART_SIZE, list_page_size: int = 1000) -> None:
         if not bucket:
             raise ValueError('Argument "bucket" must not be empty')
         if prefix.strip("/"):
@@ -82,6 +82,7 @@ class S3Store(StoreBase):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
+        self.list_page_size = list_page_size
         self.spool_dir = os.path.abspath(os.fspath(spool_dir))
         try:
             os.makedirs(self.spool_dir, exist_ok=True)
@@ -250,7 +251,9 @@ class S3Store(StoreBase):
         skip = len(self.prefix)
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix,
+                                       PaginationConfig={"PageSize": self.list_page_size})
+            for page in pages:
                 for item in page.get("Contents", ()):
                     yield item["Key"][skip:]
         except _AWS_ERRORS as exc:
