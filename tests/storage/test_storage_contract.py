@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from hounsfield.errors import HounsfieldError, InvalidRequest, NotFound
-from hounsfield.storage import BlobInfo, BlobStore
+from hounsfield.storage import BlobInfo, BlobStore, BlobWriter
 
 HOSTILE_KEYS = [
     "",
@@ -42,6 +42,13 @@ HOSTILE_KEYS = [
 
 def _data(n: int, seed: int = 0) -> bytes:
     return bytes((i * 7 + seed) % 251 for i in range(n))
+
+
+def test_backends_follow_the_protocol(store: BlobStore) -> None:
+    assert isinstance(store, BlobStore)
+    with store.create("k") as writer:
+        assert isinstance(writer, BlobWriter)
+        assert writer.key == "k" and writer.size == 0
 
 
 def test_put_read_round_trip(store: BlobStore) -> None:

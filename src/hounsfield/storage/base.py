@@ -50,7 +50,7 @@ class BlobWriter(Protocol):
         ...
 
     def commit(self) -> BlobInfo:
-        """Make the blob durable and visible under ``key`` atomically, replacing any previous one."""
+        """Make the blob durable and visible under ``key`` atomically (replacing any old one)."""
         ...
 
     def abort(self) -> None:

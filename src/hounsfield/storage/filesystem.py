@@ -24,7 +24,6 @@ from hounsfield.errors import NotFound, StorageError
 
 from .base import (
     DEFAULT_CHUNK_SIZE,
-    BlobInfo,
     StoreBase,
     validate_chunk_size,
     validate_key,
