@@ -1,0 +1,154 @@
+"""Decoding one frame to a numpy array through pydicom's pixel backends.
+
+Installed backends (pydicom 3 plugins): pylibjpeg with openjpeg and rle, pyjpegls,
+python-gdcm and Pillow. Only the header and the requested frame are read from a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels import get_decoder
+from pydicom.pixels.utils import as_pixel_options
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from hounsfield.errors import HounsfieldError, NotAcceptable, NotFound
+from hounsfield.imaging.frames import (
+    PIXEL_DATA_TAGS,
+    Source,
+    _encapsulated_frame,
+    _frames_from_whole,
+    _native_frame,
+    frame_count,
+    open_source,
+    read_header,
+    transfer_syntax_of,
+)
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """A decoded frame with the header it came from.
+
+    ``photometric_interpretation`` describes ``array`` as returned, which differs from the
+    header's when the decoder converted YCbCr to RGB (JPEG baseline, YBR_FULL[_422]).
+    """
+
+    array: np.ndarray
+    header: Dataset
+    photometric_interpretation: str
+    frame_index: int
+
+
+@cache
+def decodable_transfer_syntaxes() -> frozenset[str]:
+    """Transfer syntaxes with at least one installed decoder."""
+    from pydicom.pixels.decoders.base import _PIXEL_DATA_DECODERS
+
+    found = set()
+    for uid in _PIXEL_DATA_DECODERS:
+        try:
+            if get_decoder(uid).is_available:
+                found.add(str(uid))
+        except NotImplementedError:
+            continue
+    return frozenset(found)
+
+
+def can_decode(transfer_syntax_uid: str) -> bool:
+    return str(transfer_syntax_uid) in decodable_transfer_syntaxes()
+
+
+def decode_frame(source: Dataset | Source, frame_index: int) -> np.ndarray:
+    """Decoded pixels of one frame (0-based): (rows, columns) or (rows, columns, samples).
+
+    YCbCr is converted to RGB; other values are the stored values (no Modality LUT).
+    """
+    return load_frame(source, frame_index).array
+
+
+def load_frame(source: Dataset | Source, frame_index: int) -> DecodedFrame:
+    """Decode one frame (0-based) and keep its header for the rendering pipeline."""
+    if isinstance(source, Dataset):
+        return _load_from_dataset(source, frame_index)
+    with open_source(source) as fp:
+        header, location = read_header(fp)
+        count = _check_index(header, frame_index)
+        transfer_syntax_uid = transfer_syntax_of(header)
+        _require_decoder(transfer_syntax_uid)
+        if location is None:
+            frame = _frames_from_whole(fp, header, transfer_syntax_uid, [frame_index + 1])[0]
+            data = frame.data
+        elif location.is_encapsulated:
+            data = _encapsulated_frame(fp, header, location, frame_index, count)
+        else:
+            data = _native_frame(fp, header, location, frame_index)
+    if transfer_syntax_uid.is_encapsulated:
+        return _decode_bytes(encapsulate([data]), header, transfer_syntax_uid, frame_index)
+    return _decode_bytes(data, header, ExplicitVRLittleEndian, frame_index, float_tag=(
+        location.tag if location is not None else None))
+
+
+def _check_index(ds: Dataset, frame_index: int) -> int:
+    count = frame_count(ds)
+    if count == 0:
+        raise NotFound("The instance has no pixel data")
+    if not 0 <= frame_index < count:
+        raise NotFound(f"Frame {frame_index + 1} does not exist: the instance has {count} "
+                       f"frame{'s' if count != 1 else ''}")
+    return count
+
+
+def _require_decoder(transfer_syntax_uid: UID) -> Any:
+    try:
+        decoder = get_decoder(transfer_syntax_uid)
+    except NotImplementedError:
+        raise NotAcceptable(
+            f"Pixel data in transfer syntax {transfer_syntax_uid} "
+            f"({transfer_syntax_uid.name}) cannot be decoded: no decoder supports it"
+        ) from None
+    if not decoder.is_available:
+        raise NotAcceptable(
+            f"Pixel data in transfer syntax {transfer_syntax_uid} "
+            f"({transfer_syntax_uid.name}) cannot be decoded: no decoding plugin installed"
+        )
+    return decoder
+
+
+def _load_from_dataset(ds: Dataset, frame_index: int) -> DecodedFrame:
+    _check_index(ds, frame_index)
+    if not any(tag in ds for tag in PIXEL_DATA_TAGS):
+        raise NotFound("The data set holds no pixel data")
+    transfer_syntax_uid = transfer_syntax_of(ds)
+    decoder = _require_decoder(transfer_syntax_uid)
+    try:
+        array, meta = decoder.as_array(ds, index=frame_index, as_rgb=True)
+    except (ValueError, RuntimeError, AttributeError, KeyError) as exc:
+        raise HounsfieldError(
+            f"Frame {frame_index + 1} cannot be decoded ({transfer_syntax_uid.name}): {exc}"
+        ) from exc
+    return DecodedFrame(array, ds, str(meta.get("photometric_interpretation")), frame_index)
+
+
+def _decode_bytes(data: bytes, header: Dataset, transfer_syntax_uid: UID, frame_index: int,
+                  float_tag: int | None = None) -> DecodedFrame:
+    """Decode one frame's bitstream given the header's Image Pixel attributes."""
+    decoder = _require_decoder(transfer_syntax_uid)
+    options = as_pixel_options(header, number_of_frames=1)
+    options.pop("extended_offsets", None)
+    options["pixel_keyword"] = {0x7FE00008: "FloatPixelData",
+                                0x7FE00009: "DoubleFloatPixelData"}.get(float_tag or 0,
+                                                                       "PixelData")
+    try:
+        array, meta = decoder.as_array(data, index=0, as_rgb=True, **options)
+    except (ValueError, RuntimeError, AttributeError, KeyError) as exc:
+        raise HounsfieldError(
+            f"Frame {frame_index + 1} cannot be decoded ({transfer_syntax_uid.name}): {exc}"
+        ) from exc
+    return DecodedFrame(array, header, str(meta.get("photometric_interpretation")),
+                        frame_index)
