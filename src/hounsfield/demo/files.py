@@ -1,0 +1,124 @@
+"""Writing demo objects as DICOM Part 10 files, and making compressed variants.
+
+Transfer syntaxes ``compress`` produces (checked with the plugins in pyproject.toml):
+
+- Explicit / Implicit VR Little Endian, Deflated Explicit VR Little Endian: re-encoding only.
+- RLE Lossless: pydicom's encoders (pylibjpeg-rle when installed, else pydicom's own).
+- JPEG-LS Lossless and JPEG-LS Near-Lossless (``jls_error``, default 2): pyjpegls.
+- JPEG 2000 Lossless and JPEG 2000 (``j2k_cr``, default [20]): pylibjpeg-openjpeg.
+- JPEG Baseline (Process 1): 8-bit data only, frames encoded here with Pillow because
+  pydicom has no JPEG encoder; colour becomes YBR_FULL_422 (PS3.5 8.2.1).
+
+JPEG Lossless (Process 14), JPEG Extended and HTJ2K have no encoder and raise ValueError.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from pydicom import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLSLossless,
+    JPEGLSNearLossless,
+    RLELossless,
+)
+
+NATIVE_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian,
+                   DeflatedExplicitVRLittleEndian)
+COMPRESSED_SYNTAXES = (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless,
+                       JPEG2000, JPEGBaseline8Bit)
+_LOSSY_METHOD = {JPEGLSNearLossless: "ISO_14495_1", JPEG2000: "ISO_15444_1",
+                 JPEGBaseline8Bit: "ISO_10918_1"}
+
+
+def to_bytes(ds: Dataset) -> bytes:
+    """Return ``ds`` as a DICOM Part 10 file: preamble, "DICM", file meta (PS3.10 7.1)
+    and the data set in the transfer syntax named by its file meta."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def write(ds: Dataset, path: str | Path) -> Path:
+    """Write ``ds`` as a Part 10 file at ``path`` (parent folders are created)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(to_bytes(ds))
+    return target
+
+
+def compress(ds: Dataset, transfer_syntax: str, **options: Any) -> Dataset:
+    """Return a copy of the native ``ds`` re-encoded in ``transfer_syntax``.
+
+    ``options`` go to pydicom's encoder (e.g. ``j2k_cr=[10]``, ``jls_error=3``); JPEG
+    Baseline takes ``quality`` (Pillow's scale, default 90).
+    """
+    syntax = UID(transfer_syntax)
+    current = UID(ds.file_meta.TransferSyntaxUID)
+    if current.is_compressed:
+        raise ValueError(f"Argument \"ds\" is already compressed ({current.name})")
+    out = copy.deepcopy(ds)
+    if syntax in NATIVE_SYNTAXES:
+        out.file_meta.TransferSyntaxUID = syntax
+        return out
+    if "PixelData" not in ds:
+        raise ValueError("Argument \"ds\" has no Pixel Data to compress")
+    uncompressed_size = len(ds.PixelData)
+    if syntax == JPEGBaseline8Bit:
+        _jpeg_baseline(out, int(options.get("quality", 90)))
+    elif syntax in (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000):
+        if syntax == JPEGLSNearLossless:
+            options.setdefault("jls_error", 2)
+        if syntax == JPEG2000 and "j2k_psnr" not in options:
+            options.setdefault("j2k_cr", [20])
+        out.compress(syntax, generate_instance_uid=False, **options)
+    else:
+        raise ValueError(f"No encoder for transfer syntax {syntax} ({syntax.name}); "
+                         f"use one of {', '.join(s.name for s in COMPRESSED_SYNTAXES)}")
+    if syntax in _LOSSY_METHOD:
+        # A lossy copy is a new object with a new SOP Instance UID in practice; the demo
+        # keeps the UID so tests can compare variants, and records the loss (PS3.3 C.7.6.1.1.5).
+        out.LossyImageCompression = "01"
+        out.LossyImageCompressionRatio = f"{uncompressed_size / max(len(out.PixelData), 1):.2f}"
+        out.LossyImageCompressionMethod = _LOSSY_METHOD[syntax]
+    return out
+
+
+def _jpeg_baseline(ds: Dataset, quality: int) -> None:
+    """Encode each frame of an 8-bit dataset with Pillow (JPEG Process 1)."""
+    if ds.BitsAllocated != 8 or ds.get("PixelRepresentation", 0) != 0:
+        raise ValueError("JPEG Baseline needs 8-bit unsigned pixels "
+                         f"(BitsAllocated is {ds.BitsAllocated})")
+    color = ds.SamplesPerPixel == 3
+    if ds.PhotometricInterpretation not in ("RGB", "MONOCHROME2", "MONOCHROME1"):
+        raise ValueError(f"Cannot JPEG-encode {ds.PhotometricInterpretation} data")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    shape = (frames, ds.Rows, ds.Columns, 3) if color else (frames, ds.Rows, ds.Columns)
+    pixels = np.frombuffer(ds.PixelData, dtype=np.uint8).reshape(shape)
+    encoded = []
+    for frame in pixels:
+        buffer = io.BytesIO()
+        # subsampling=1 is 4:2:2, which YBR_FULL_422 describes (PS3.3 C.7.6.3.1.2).
+        Image.fromarray(frame, "RGB" if color else "L").save(
+            buffer, "JPEG", quality=quality, **({"subsampling": 1} if color else {}))
+        encoded.append(buffer.getvalue())
+    ds.PixelData = encapsulate(encoded, has_bot=True)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    if color:
+        ds.PhotometricInterpretation = "YBR_FULL_422"
+        ds.PlanarConfiguration = 0
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
