@@ -170,6 +170,43 @@ class Ingestor:
             writer.abort()
             raise
 
+    def index_existing_blob(self, key: str) -> IngestResult:
+        """Index a blob that is already stored under ``key`` (``hounsfield reindex``)."""
+        origin = Origin("reindex")
+        size = self.store.size(key)
+        sha = hashlib.sha256()
+        local = self.store.local_path(key)
+        try:
+            if local is not None:
+                with open(local, "rb") as fp:
+                    parsed = parse_header(fp, size, max_header=self.max_header,
+                                          max_element=self.max_element)
+                    fp.seek(0)
+                    while chunk := fp.read(1 << 20):
+                        sha.update(chunk)
+            else:
+                data = self.store.read_bytes(key)
+                parsed = parse_header(io.BytesIO(data), size, max_header=self.max_header,
+                                      max_element=self.max_element)
+                sha.update(data)
+        except HounsfieldError as exc:
+            return self._rejected(exc)
+        except Exception as exc:
+            return self._rejected(InvalidObject(f"Unreadable DICOM object: {exc}"))
+        result = IngestResult(
+            status=IngestStatus.STORED, sop_class_uid=parsed.sop_class_uid,
+            sop_instance_uid=parsed.sop_instance_uid,
+            study_instance_uid=parsed.study_instance_uid,
+            series_instance_uid=parsed.series_instance_uid,
+            transfer_syntax_uid=parsed.transfer_syntax_uid, size=size)
+        source_ae = parsed.source_ae_title
+        try:
+            self._index(parsed, key, size, sha.hexdigest(),
+                        Origin("reindex", calling_ae=source_ae or None), None)
+        except IntegrityError:
+            result.status = IngestStatus.DUPLICATE
+        return result
+
     # --- the decision and the two durable steps --------------------------------------------
     def _keep(self, parsed: ParsedInstance, size: int, sha: str | None,
               write_blob: Callable[[str], None], discard: Callable[[], None], origin: Origin,

@@ -56,6 +56,7 @@ class ParsedInstance:
     attributes: dict[str, Any]
     pixel_data_offset: int = -1
     pixel_data_length: int = -1
+    source_ae_title: str = ""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -246,5 +247,6 @@ def parse_header(fp: BinaryIO, total: int, *, max_header: int, max_element: int)
         attributes=dicomjson.searchable(metadata, COLUMN_TAGS),
         pixel_data_offset=pixel[2] if pixel else -1,
         pixel_data_length=pixel[3] if pixel else -1,
+        source_ae_title=str(meta.get("SourceApplicationEntityTitle", "") or "").strip(),
         warnings=warnings,
     )
