@@ -1,0 +1,126 @@
+/**
+ * The few DICOMweb calls the front end makes (PS3.18): QIDO-RS searches and WADO-RS
+ * metadata, always as application/dicom+json, against the same origin's /dicom-web.
+ */
+import type { DicomJson } from './dicomjson';
+
+export const DICOMWEB_ROOT = '/dicom-web';
+
+/** A failed DICOMweb request; the message names the URL and the server's answer. */
+export class DicomWebError extends Error {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+    detail: string,
+  ) {
+    super(`${status ? `HTTP ${status}` : 'Network error'} from ${url}${detail ? `: ${detail}` : ''}`);
+    this.name = 'DicomWebError';
+  }
+}
+
+async function getJson(url: string, signal?: AbortSignal): Promise<DicomJson[]> {
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { Accept: 'application/dicom+json' },
+      credentials: 'same-origin',
+      signal,
+    });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    throw new DicomWebError(url, 0, (err as Error).message);
+  }
+  // PS3.18 8.3.4: 204 No Content is an empty result (older servers); 200 carries an array.
+  if (response.status === 204) return [];
+  if (!response.ok) {
+    throw new DicomWebError(url, response.status, (await safeText(response)).slice(0, 300));
+  }
+  const text = await response.text();
+  if (!text.trim()) return [];
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new DicomWebError(url, response.status, 'response is not JSON');
+  }
+  if (!Array.isArray(body)) throw new DicomWebError(url, response.status, 'response is not a JSON array');
+  return body as DicomJson[];
+}
+
+async function safeText(response: Response): Promise<string> {
+  try {
+    return await response.text();
+  } catch {
+    return '';
+  }
+}
+
+/** Query parameters for a study search (PS3.18 10.6.1); empty values are left out. */
+export interface StudyQuery {
+  PatientName?: string;
+  PatientID?: string;
+  AccessionNumber?: string;
+  StudyDate?: string;
+  ModalitiesInStudy?: string;
+  StudyDescription?: string;
+  ReferringPhysicianName?: string;
+  limit?: number;
+  offset?: number;
+}
+
+/** Attributes the study list shows beyond the QIDO default return set (PS3.18 Table 10.6.3-3). */
+export const STUDY_INCLUDE_FIELDS = [
+  '00100030', // PatientBirthDate
+  '00100040', // PatientSex
+  '00081030', // StudyDescription
+  '00080061', // ModalitiesInStudy
+  '00201206', // NumberOfStudyRelatedSeries
+  '00201208', // NumberOfStudyRelatedInstances
+];
+
+export function studySearchUrl(query: StudyQuery): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === '') continue;
+    params.append(key, String(value));
+  }
+  for (const field of STUDY_INCLUDE_FIELDS) params.append('includefield', field);
+  return `${DICOMWEB_ROOT}/studies?${params.toString()}`;
+}
+
+export function searchStudies(query: StudyQuery, signal?: AbortSignal): Promise<DicomJson[]> {
+  return getJson(studySearchUrl(query), signal);
+}
+
+/** One study's attributes (QIDO-RS with a StudyInstanceUID match). */
+export async function getStudy(studyUid: string, signal?: AbortSignal): Promise<DicomJson | undefined> {
+  const params = new URLSearchParams({ StudyInstanceUID: studyUid });
+  for (const field of STUDY_INCLUDE_FIELDS) params.append('includefield', field);
+  const found = await getJson(`${DICOMWEB_ROOT}/studies?${params.toString()}`, signal);
+  return found[0];
+}
+
+export function searchSeries(studyUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
+  const params = new URLSearchParams();
+  // SeriesDescription and counts are in the default series return set; ask anyway.
+  for (const field of ['0008103E', '00201209', '00080021', '00080031']) params.append('includefield', field);
+  return getJson(`${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series?${params.toString()}`, signal);
+}
+
+/** WADO-RS series metadata (PS3.18 10.4.1.1.2): the DICOM JSON of every instance. */
+export function seriesMetadata(studyUid: string, seriesUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
+  return getJson(`${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/metadata`, signal);
+}
+
+export function seriesThumbnailUrl(studyUid: string, seriesUid: string): string {
+  return `${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/thumbnail`;
+}
+
+/** The wadors: image ID of one frame (frames are numbered from 1, PS3.18 10.4.1.1.6). */
+export function frameImageId(studyUid: string, seriesUid: string, sopInstanceUid: string, frame: number): string {
+  return `wadors:${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/instances/${enc(sopInstanceUid)}/frames/${frame}`;
+}
+
+function enc(uid: string): string {
+  return encodeURIComponent(uid);
+}

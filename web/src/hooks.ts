@@ -1,0 +1,75 @@
+/**
+ * window.__hf: a small, stable surface for browser tests and benchmarks. It exposes
+ * what the page shows (VOI, image index, load progress, errors) without tests having
+ * to reach into Cornerstone's internals.
+ */
+
+export interface Voi {
+  windowWidth: number;
+  windowCenter: number;
+  lower: number;
+  upper: number;
+}
+
+export interface ViewerHooks {
+  getViewportIds(): string[];
+  getActiveViewportId(): string | undefined;
+  /** The Cornerstone viewport object (for tests that need more than the helpers below). */
+  getViewport(id?: string): unknown;
+  getVOI(id?: string): Voi | undefined;
+  setVOI(windowWidth: number, windowCenter: number, id?: string): void;
+  getImageIndex(id?: string): number | undefined;
+  getImageCount(id?: string): number | undefined;
+  scrollTo(index: number, id?: string): Promise<void>;
+  getSeriesUid(id?: string): string | undefined;
+  getLoadProgress(id?: string): { loaded: number; total: number } | undefined;
+  /** Resolves when every image of the viewport's series is in the cache. */
+  whenAllLoaded(id?: string): Promise<void>;
+  getAnnotations(): { toolName: string; viewportId?: string; stats: Record<string, unknown>; text?: string }[];
+  setTool(toolbarId: string): boolean;
+  setLayout(layout: '1x1' | '1x2' | '2x2'): void;
+  setMode(mode: '2d' | 'mpr' | '3d'): Promise<void>;
+  getMode(): string;
+  /** Timings in ms from navigation start: metadata, first image, all loaded. */
+  timings: Record<string, number>;
+}
+
+export interface HfGlobal {
+  version: string;
+  /** Which page is showing: "studies" or "viewer". */
+  route: string;
+  /** Resolves when the current page has shown its first content (or its error). */
+  ready: Promise<void>;
+  /** Messages shown to the user as errors on the current page. */
+  errors: string[];
+  capabilities: { webgl?: boolean; renderer?: string };
+  viewer?: ViewerHooks;
+  /** Convenience forwards to `viewer`, for short test code. */
+  getViewport(id?: string): unknown;
+  getVOI(id?: string): Voi | undefined;
+}
+
+declare global {
+  interface Window {
+    __hf: HfGlobal;
+  }
+}
+
+export function installHooks(version: string): HfGlobal {
+  const hf: HfGlobal = {
+    version,
+    route: '',
+    ready: Promise.resolve(),
+    errors: [],
+    capabilities: {},
+    getViewport: (id) => hf.viewer?.getViewport(id),
+    getVOI: (id) => hf.viewer?.getVOI(id),
+  };
+  window.__hf = hf;
+  return hf;
+}
+
+/** Record an error the user sees, for tests to assert on. */
+export function reportError(message: string): void {
+  window.__hf?.errors.push(message);
+}

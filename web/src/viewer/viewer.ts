@@ -1,0 +1,543 @@
+/**
+ * The diagnostic viewer page: series thumbnails, toolbar, the 2D grid of stack
+ * viewports, and the MPR/MIP/3D views. Everything comes from QIDO-RS and WADO-RS.
+ */
+import {
+  RenderingEngine,
+  cache,
+  utilities as csUtils,
+  type Types,
+} from '@cornerstonejs/core';
+import { annotation } from '@cornerstonejs/tools';
+import { clear, errorBox, h } from '../dom';
+import { Tag, formatDate, str } from '../dicomjson';
+import { getStudy, searchSeries, seriesThumbnailUrl } from '../dicomweb';
+import { reportError, type ViewerHooks } from '../hooks';
+import { startCornerstone, type Capabilities } from './cornerstone';
+import { presetsFor } from './presets';
+import { loadSeries, seriesInfoFromQido, type LoadedSeries, type SeriesInfo } from './series';
+import { SERIES_DRAG_TYPE, StackGrid, describe, loadedCount, type Cell, type Layout } from './stackgrid';
+import { LEFT_BUTTON_TOOLS, MPR_GROUP, STACK_GROUP, createToolGroups, setLeftButtonTool } from './toolgroups';
+import { VOLUME_PRESETS, createVolumeView, volumeIdFor, type VolumeView } from './volume';
+
+type Mode = '2d' | 'mpr' | '3d';
+
+const ENGINE_ID = 'hf-engine';
+
+export interface ViewerPage {
+  ready: Promise<void>;
+  hooks: ViewerHooks;
+  destroy(): void;
+}
+
+export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortSignal): ViewerPage {
+  clear(root);
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const mark = (name: string): void => {
+    timings[name] = Math.round(performance.now() - t0);
+  };
+
+  const studyHeader = h('div', { className: 'study-header', 'data-testid': 'study-header' }, 'Loading study…');
+  const toolbar = h('div', { className: 'toolbar', role: 'toolbar', 'data-testid': 'toolbar' });
+  const strip = h('aside', { className: 'series-strip', 'data-testid': 'series-strip' });
+  const main = h('div', { className: 'viewer-main', 'data-testid': 'viewer-main' });
+  const messages = h('div', { className: 'messages', 'data-testid': 'viewer-messages', 'aria-live': 'polite' });
+  const dialog = buildTextDialog();
+  root.append(
+    h('section', { className: 'viewer', 'data-testid': 'viewer' },
+      h('div', { className: 'viewer-top' }, h('a', { href: '/', 'data-link': true, className: 'back', 'data-testid': 'back' }, '‹ Studies'), studyHeader),
+      toolbar,
+      h('div', { className: 'viewer-body' }, strip, h('div', { className: 'viewer-center' }, messages, main)),
+      dialog.root,
+    ),
+  );
+
+  const showError = (message: string): void => {
+    reportError(message);
+    messages.append(errorBox(message, 'viewer-error'));
+  };
+
+  let engine: RenderingEngine | undefined;
+  let grid: StackGrid | undefined;
+  let volumeView: VolumeView | undefined;
+  let capabilities: Capabilities | undefined;
+  let activeCell: Cell | undefined;
+  let mode: Mode = '2d';
+  let series: SeriesInfo[] = [];
+  let leftTool = 'wl';
+  let keptAssignments: (LoadedSeries | undefined)[] = [];
+  const resizeObserver = new ResizeObserver(() => engine?.resize(true, true));
+  resizeObserver.observe(main);
+
+  const setActive = (cell: Cell | undefined): void => {
+    activeCell = cell;
+    for (const c of grid?.cells ?? []) c.container.classList.toggle('active', c === cell);
+    const modality = cell?.series?.modality ?? '';
+    fillPresets(modality);
+    for (const thumb of strip.querySelectorAll<HTMLElement>('.thumb')) {
+      thumb.classList.toggle('shown', thumb.dataset.seriesUid === cell?.series?.seriesUid);
+    }
+  };
+
+  const viewportFor = (id?: string): Types.IViewport | undefined => {
+    if (!engine) return undefined;
+    const vid = id ?? (mode === '2d' ? activeCell?.viewportId : volumeView?.viewportIds[0]);
+    return vid ? engine.getViewport(vid) : undefined;
+  };
+
+  const cellFor = (id?: string): Cell | undefined =>
+    id ? grid?.cells.find((c) => c.viewportId === id) : activeCell;
+
+  const showSeriesIn = async (cell: Cell, info: SeriesInfo, startIndex?: number): Promise<void> => {
+    if (!grid) return;
+    const loaded = await loadSeries(info);
+    if (signal.aborted) return;
+    mark('metadata');
+    await grid.show(cell, loaded, startIndex);
+    if (cell === activeCell) setActive(cell);
+  };
+
+  // ---- toolbar -------------------------------------------------------------------
+  const toolButtons = new Map<string, HTMLButtonElement>();
+  const toolGroup = (): string => (mode === 'mpr' ? MPR_GROUP : STACK_GROUP);
+  const selectTool = (id: string): boolean => {
+    const tool = LEFT_BUTTON_TOOLS[id];
+    if (!tool || !setLeftButtonTool(toolGroup(), tool.toolName)) return false;
+    leftTool = id;
+    for (const [bid, button] of toolButtons) button.setAttribute('aria-pressed', String(bid === id));
+    return true;
+  };
+  const toolGroupEl = h('div', { className: 'group', 'data-testid': 'tool-buttons' });
+  for (const id of ['wl', 'pan', 'zoom', 'scroll', 'length', 'angle', 'rect', 'ellipse', 'arrow', 'crosshairs']) {
+    const tool = LEFT_BUTTON_TOOLS[id];
+    const button = h('button', {
+      type: 'button',
+      'data-testid': `tool-${id}`,
+      'aria-pressed': String(id === leftTool),
+      title: tool.key ? `${tool.label} (${tool.key.toUpperCase()})` : tool.label,
+      onclick: () => selectTool(id),
+    }, tool.label) as HTMLButtonElement;
+    if (id === 'crosshairs') button.hidden = true;
+    toolButtons.set(id, button);
+    toolGroupEl.append(button);
+  }
+
+  const act = (fn: (vp: Types.IStackViewport) => void) => () => {
+    const vp = viewportFor() as Types.IStackViewport | undefined;
+    if (!vp) return;
+    fn(vp);
+    vp.render();
+  };
+  const actions = {
+    invert: act((vp) => vp.setProperties({ invert: !vp.getProperties().invert })),
+    rotate: act((vp) => vp.setViewPresentation({ rotation: ((vp.getViewPresentation().rotation ?? 0) + 90) % 360 })),
+    flipH: act((vp) => vp.setViewPresentation({ flipHorizontal: !vp.getViewPresentation().flipHorizontal })),
+    flipV: act((vp) => vp.setViewPresentation({ flipVertical: !vp.getViewPresentation().flipVertical })),
+    reset: act((vp) => {
+      vp.resetProperties?.();
+      vp.resetCamera();
+    }),
+  };
+  const actionGroup = h('div', { className: 'group' },
+    h('button', { type: 'button', 'data-testid': 'action-invert', title: 'Invert (I)', onclick: actions.invert }, 'Invert'),
+    h('button', { type: 'button', 'data-testid': 'action-rotate', title: 'Rotate 90° (R)', onclick: actions.rotate }, 'Rotate'),
+    h('button', { type: 'button', 'data-testid': 'action-flip-h', title: 'Flip horizontally (H)', onclick: actions.flipH }, 'Flip H'),
+    h('button', { type: 'button', 'data-testid': 'action-flip-v', title: 'Flip vertically (V)', onclick: actions.flipV }, 'Flip V'),
+    h('button', { type: 'button', 'data-testid': 'action-reset', title: 'Reset (Esc)', onclick: actions.reset }, 'Reset'),
+  );
+
+  const presetSelect = h('select', { 'data-testid': 'voi-presets', 'aria-label': 'Window preset' }) as HTMLSelectElement;
+  const applyPreset = (windowWidth: number, windowCenter: number, id?: string): void => {
+    const vp = viewportFor(id) as Types.IStackViewport | undefined;
+    if (!vp) return;
+    vp.setProperties({ voiRange: csUtils.windowLevel.toLowHighRange(windowWidth, windowCenter) });
+    vp.render();
+  };
+  const fillPresets = (modality: string): void => {
+    const presets = presetsFor(modality);
+    presetSelect.replaceChildren(
+      h('option', { value: '' }, 'W/L preset'),
+      h('option', { value: 'default' }, 'Default'),
+      ...presets.map((p) => h('option', { value: p.id }, `${p.label} ${p.windowWidth}/${p.windowCenter}${p.key ? ` (${p.key})` : ''}`)),
+    );
+    presetSelect.dataset.modality = modality;
+  };
+  presetSelect.addEventListener('change', () => {
+    const value = presetSelect.value;
+    presetSelect.value = '';
+    if (value === 'default') {
+      const vp = viewportFor() as Types.IStackViewport | undefined;
+      vp?.resetProperties?.();
+      vp?.render();
+      return;
+    }
+    const preset = presetsFor(presetSelect.dataset.modality ?? '').find((p) => p.id === value);
+    if (preset) applyPreset(preset.windowWidth, preset.windowCenter);
+  });
+  fillPresets('');
+
+  const layoutGroup = h('div', { className: 'group', 'data-testid': 'layouts' });
+  const layoutButtons = new Map<Layout, HTMLButtonElement>();
+  for (const layout of ['1x1', '1x2', '2x2'] as Layout[]) {
+    const button = h('button', { type: 'button', 'data-testid': `layout-${layout}`, onclick: () => setLayout(layout) }, layout.replace('x', '×')) as HTMLButtonElement;
+    layoutButtons.set(layout, button);
+    layoutGroup.append(button);
+  }
+
+  const modeGroup = h('div', { className: 'group', 'data-testid': 'modes' });
+  const modeButtons = new Map<Mode, HTMLButtonElement>();
+  for (const [m, label] of [['2d', '2D'], ['mpr', 'MPR'], ['3d', '3D']] as [Mode, string][]) {
+    const button = h('button', { type: 'button', 'data-testid': `mode-${m}`, onclick: () => void setMode(m) }, label) as HTMLButtonElement;
+    modeButtons.set(m, button);
+    modeGroup.append(button);
+  }
+  const slabSelect = h('select', { 'data-testid': 'slab-thickness', 'aria-label': 'Slab thickness', hidden: true }) as HTMLSelectElement;
+  for (const mm of [0, 5, 10, 20, 40]) slabSelect.append(h('option', { value: mm }, mm ? `Slab ${mm} mm` : 'Thin'));
+  const mipToggle = h('input', { type: 'checkbox', 'data-testid': 'mip-toggle' }) as HTMLInputElement;
+  const mipLabel = h('label', { className: 'mip', hidden: true }, mipToggle, ' MIP');
+  const applySlab = (): void => volumeView?.setSlab(Number(slabSelect.value), mipToggle.checked);
+  slabSelect.addEventListener('change', applySlab);
+  mipToggle.addEventListener('change', () => {
+    if (mipToggle.checked && Number(slabSelect.value) === 0) slabSelect.value = '20';
+    applySlab();
+  });
+  const preset3d = h('select', { 'data-testid': 'volume-presets', 'aria-label': '3D preset', hidden: true }) as HTMLSelectElement;
+  for (const p of VOLUME_PRESETS) preset3d.append(h('option', { value: p }, p));
+  preset3d.addEventListener('change', () => volumeView?.setPreset(preset3d.value));
+
+  toolbar.append(toolGroupEl, actionGroup, h('div', { className: 'group' }, presetSelect), layoutGroup, modeGroup,
+    h('div', { className: 'group' }, slabSelect, mipLabel, preset3d));
+
+  // ---- layouts and modes -----------------------------------------------------------
+  const fillEmptyCells = async (): Promise<void> => {
+    if (!grid) return;
+    const used = new Set(grid.cells.map((c) => c.series?.seriesUid).filter(Boolean));
+    const jobs: Promise<void>[] = [];
+    for (const cell of grid.cells) {
+      if (cell.series) continue;
+      const next = series.find((s) => !used.has(s.seriesUid)) ?? series[0];
+      if (!next) break;
+      used.add(next.seriesUid);
+      jobs.push(showSeriesIn(cell, next).catch((err) => showError(describe(err))));
+    }
+    await Promise.all(jobs);
+  };
+
+  const setLayout = (layout: Layout): void => {
+    if (mode !== '2d') return;
+    if (!grid) return;
+    const cells = grid.setLayout(layout);
+    for (const [l, b] of layoutButtons) b.setAttribute('aria-pressed', String(l === layout));
+    if (!activeCell || !cells.includes(activeCell)) setActive(cells[0]);
+    void fillEmptyCells();
+  };
+
+  const mountGrid = async (assignments: (LoadedSeries | undefined)[]): Promise<void> => {
+    if (!engine) return;
+    grid = new StackGrid(engine, {
+      onActivate: (cell) => setActive(cell),
+      onDropSeries: (cell, uid) => {
+        const info = series.find((s) => s.seriesUid === uid);
+        if (info) {
+          setActive(cell);
+          void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
+        }
+      },
+      onError: (message) => showError(message),
+    });
+    main.replaceChildren(grid.root);
+    const layout: Layout = assignments.length >= 3 ? '2x2' : assignments.length === 2 ? '1x2' : '1x1';
+    const cells = grid.setLayout(layout);
+    for (const [l, b] of layoutButtons) b.setAttribute('aria-pressed', String(l === layout));
+    setActive(cells[0]);
+    const jobs = cells.map((cell, i) => {
+      const s = assignments[i];
+      return s ? grid!.show(cell, s).catch(() => undefined) : Promise.resolve();
+    });
+    await Promise.all(jobs);
+    selectTool(LEFT_BUTTON_TOOLS[leftTool]?.toolName && leftTool !== 'crosshairs' ? leftTool : 'wl');
+  };
+
+  const setMode = async (next: Mode): Promise<void> => {
+    if (!engine || next === mode) return;
+    const source = activeCell?.series ?? volumeSeries;
+    if (next !== '2d') {
+      const why = volumeUnavailableReason(capabilities, source);
+      if (why) {
+        messages.querySelector('[data-testid="volume-unavailable"]')?.remove();
+        messages.append(h('div', { className: 'notice', role: 'status', 'data-testid': 'volume-unavailable' }, why));
+        return;
+      }
+    }
+    messages.querySelector('[data-testid="volume-unavailable"]')?.remove();
+    if (mode === '2d' && grid) keptAssignments = grid.unmount();
+    volumeView?.destroy();
+    volumeView = undefined;
+    grid = undefined;
+    activeCell = undefined;
+    mode = next;
+    for (const [m, b] of modeButtons) b.setAttribute('aria-pressed', String(m === mode));
+    for (const b of layoutButtons.values()) b.disabled = mode !== '2d';
+    slabSelect.hidden = mode !== 'mpr';
+    mipLabel.hidden = mode !== 'mpr';
+    preset3d.hidden = mode !== '3d';
+    (toolButtons.get('crosshairs') as HTMLButtonElement).hidden = mode !== 'mpr';
+    for (const [id, b] of toolButtons) if (id !== 'crosshairs') b.disabled = mode === '3d';
+    if (mode === '2d') {
+      await mountGrid(keptAssignments);
+      return;
+    }
+    volumeSeries = source as LoadedSeries;
+    volumeIds.add(volumeIdFor(volumeSeries));
+    volumeView = createVolumeView(engine, volumeSeries, mode);
+    main.replaceChildren(volumeView.root);
+    engine.resize(true, false);
+    if (mode === 'mpr') {
+      leftTool = 'crosshairs';
+      for (const [bid, button] of toolButtons) button.setAttribute('aria-pressed', String(bid === 'crosshairs'));
+      slabSelect.value = '0';
+      mipToggle.checked = false;
+    } else {
+      preset3d.value = volumeSeries.modality === 'MR' ? 'MR-Default' : 'CT-Bone';
+    }
+    try {
+      await volumeView.ready;
+    } catch (err) {
+      showError(`Could not build the volume: ${describe(err)}`);
+    }
+  };
+  let volumeSeries: LoadedSeries | undefined;
+  const volumeIds = new Set<string>();
+
+  // ---- keyboard ----------------------------------------------------------------------
+  const onKey = (event: KeyboardEvent): void => {
+    const target = event.target as HTMLElement;
+    if (target.closest('input[type=text], input[type=search], textarea, select, dialog')) return;
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const vp = viewportFor() as Types.IStackViewport | undefined;
+    const count = activeCell?.series?.imageIds.length ?? 0;
+    const scrollBy = (delta: number): void => {
+      if (!vp || mode !== '2d' || !count) return;
+      const index = Math.min(count - 1, Math.max(0, vp.getCurrentImageIdIndex() + delta));
+      void vp.setImageIdIndex(index).catch(() => undefined);
+    };
+    const keys: Record<string, () => void> = {
+      ArrowUp: () => scrollBy(-1),
+      ArrowDown: () => scrollBy(1),
+      PageUp: () => scrollBy(-10),
+      PageDown: () => scrollBy(10),
+      Home: () => scrollBy(-count),
+      End: () => scrollBy(count),
+      i: actions.invert,
+      r: actions.rotate,
+      h: actions.flipH,
+      v: actions.flipV,
+      Escape: actions.reset,
+    };
+    for (const [id, tool] of Object.entries(LEFT_BUTTON_TOOLS)) if (tool.key) keys[tool.key] = () => selectTool(id);
+    for (const preset of presetsFor(activeCell?.series?.modality ?? '')) {
+      if (preset.key) keys[preset.key] = () => applyPreset(preset.windowWidth, preset.windowCenter);
+    }
+    const fn = keys[event.key];
+    if (fn) {
+      event.preventDefault();
+      fn();
+    }
+  };
+  document.addEventListener('keydown', onKey);
+
+  // ---- loading -------------------------------------------------------------------------
+  const ready = (async () => {
+    const capsPromise = startCornerstone();
+    const studyPromise = getStudy(studyUid, signal);
+    const seriesPromise = searchSeries(studyUid, signal);
+    capabilities = await capsPromise;
+    if (window.__hf) window.__hf.capabilities = { webgl: capabilities.webgl, renderer: capabilities.renderer };
+    createToolGroups(dialog.ask);
+    const [study, found] = await Promise.all([studyPromise, seriesPromise]);
+    if (signal.aborted) return;
+    if (study) {
+      studyHeader.replaceChildren(
+        h('span', { className: 'patient', 'data-testid': 'study-patient' }, str(study, Tag.PatientName) || '(no name)'),
+        h('span', {}, str(study, Tag.PatientID)),
+        h('span', {}, formatDate(str(study, Tag.StudyDate))),
+        h('span', {}, str(study, Tag.StudyDescription)),
+      );
+    } else {
+      studyHeader.textContent = `Study ${studyUid}`;
+    }
+    series = found
+      .map((ds) => seriesInfoFromQido(studyUid, ds))
+      .filter((s) => s.seriesUid)
+      .sort((a, b) => (a.number ?? 1e9) - (b.number ?? 1e9));
+    drawStrip();
+    if (!series.length) {
+      showError('This study has no series.');
+      return;
+    }
+    engine = new RenderingEngine(ENGINE_ID);
+    await mountGrid([]);
+    // The first series that has images goes into the first viewport.
+    for (const info of series) {
+      try {
+        await showSeriesIn(grid!.cells[0], info);
+        mark('firstImage');
+        const first = grid!.cells[0].series;
+        if (first) void whenAllLoaded(first).then(() => mark('allLoaded'));
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        if (!(err instanceof Error && /no images/.test(err.message))) {
+          showError(describe(err));
+          return;
+        }
+      }
+    }
+    showError('No series in this study has images to show.');
+  })().catch((err: unknown) => {
+    if ((err as Error)?.name === 'AbortError') return;
+    showError(`Could not open the study: ${describe(err)}`);
+  });
+
+  function drawStrip(): void {
+    clear(strip);
+    for (const info of series) {
+      const label = [info.number !== undefined ? `${info.number}` : '', info.modality, info.description].filter(Boolean).join(' · ');
+      const count = info.instanceCount !== undefined ? `${info.instanceCount} img` : '';
+      const fallback = h('div', { className: 'thumb-fallback' }, info.modality || '?');
+      const img = h('img', { alt: '', loading: 'lazy', decoding: 'async', draggable: 'false' }) as HTMLImageElement;
+      img.addEventListener('error', () => img.replaceWith(fallback));
+      img.src = seriesThumbnailUrl(info.studyUid, info.seriesUid);
+      const thumb = h(
+        'button',
+        {
+          type: 'button',
+          className: 'thumb',
+          draggable: 'true',
+          title: `${label} (drag onto a viewport)`,
+          'data-testid': 'series-thumb',
+          'data-series-uid': info.seriesUid,
+        },
+        img,
+        h('span', { className: 'thumb-label' }, label || info.seriesUid),
+        h('span', { className: 'thumb-count' }, count),
+      );
+      thumb.addEventListener('dragstart', (event) => {
+        event.dataTransfer?.setData(SERIES_DRAG_TYPE, info.seriesUid);
+        event.dataTransfer?.setData('text/plain', info.seriesUid);
+        if (event.dataTransfer) event.dataTransfer.effectAllowed = 'copy';
+      });
+      thumb.addEventListener('click', () => {
+        if (mode !== '2d') return;
+        const cell = activeCell ?? grid?.cells[0];
+        if (cell) void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
+      });
+      strip.append(thumb);
+    }
+  }
+
+  function whenAllLoaded(s: LoadedSeries): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (signal.aborted || loadedCount(s) >= s.imageIds.length) resolve();
+        else setTimeout(check, 100);
+      };
+      check();
+    });
+  }
+
+  // ---- hooks ---------------------------------------------------------------------------
+  const hooks: ViewerHooks = {
+    timings,
+    getViewportIds: () => (mode === '2d' ? (grid?.cells.map((c) => c.viewportId) ?? []) : (volumeView?.viewportIds ?? [])),
+    getActiveViewportId: () => (mode === '2d' ? activeCell?.viewportId : volumeView?.viewportIds[0]),
+    getViewport: (id) => viewportFor(id),
+    getVOI: (id) => {
+      const vp = viewportFor(id) as Types.IStackViewport | undefined;
+      const range = vp?.getProperties?.()?.voiRange;
+      if (!range) return undefined;
+      return { ...csUtils.windowLevel.toWindowLevel(range.lower, range.upper), lower: range.lower, upper: range.upper };
+    },
+    setVOI: (ww, wc, id) => applyPreset(ww, wc, id),
+    getImageIndex: (id) => (viewportFor(id) as Types.IStackViewport | undefined)?.getCurrentImageIdIndex?.(),
+    getImageCount: (id) => cellFor(id)?.series?.imageIds.length,
+    scrollTo: async (index, id) => {
+      const vp = viewportFor(id) as Types.IStackViewport | undefined;
+      if (vp) await vp.setImageIdIndex(index);
+    },
+    getSeriesUid: (id) => cellFor(id)?.series?.seriesUid,
+    getLoadProgress: (id) => {
+      const s = cellFor(id)?.series;
+      return s ? { loaded: loadedCount(s), total: s.imageIds.length } : undefined;
+    },
+    whenAllLoaded: (id) => {
+      const s = cellFor(id)?.series;
+      return s ? whenAllLoaded(s) : Promise.resolve();
+    },
+    getAnnotations: () =>
+      annotation.state.getAllAnnotations().map((a) => {
+        const data = a.data as { cachedStats?: Record<string, unknown>; text?: string };
+        return {
+          toolName: a.metadata?.toolName ?? '',
+          viewportId: (a.metadata as { viewportId?: string } | undefined)?.viewportId,
+          stats: Object.assign({}, ...Object.values(data.cachedStats ?? {})) as Record<string, unknown>,
+          text: data.text,
+        };
+      }),
+    setTool: (id) => selectTool(id),
+    setLayout: (layout) => setLayout(layout),
+    setMode: (m) => setMode(m),
+    getMode: () => mode,
+  };
+
+  return {
+    ready,
+    hooks,
+    destroy() {
+      document.removeEventListener('keydown', onKey);
+      resizeObserver.disconnect();
+      volumeView?.destroy();
+      grid?.unmount();
+      engine?.destroy();
+      // Keep decoded images cached for a quick return; drop volumes (large, per series).
+      for (const id of volumeIds) if (cache.getVolume(id)) cache.removeVolumeLoadObject(id);
+    },
+  };
+}
+
+/** Why MPR/3D cannot be offered for this series, or undefined when they can. */
+function volumeUnavailableReason(caps: Capabilities | undefined, series: LoadedSeries | undefined): string | undefined {
+  if (!caps?.webgl) {
+    return 'MPR and 3D need WebGL, which this browser does not provide (hardware acceleration may be off). The 2D viewer works without it.';
+  }
+  if (!series) return 'Open a series first.';
+  if (series.multiframe) return 'MPR and 3D are not available for multi-frame series yet.';
+  if (!series.reconstructable) {
+    return 'This series cannot be reconstructed as a volume (fewer than 3 images, or images that differ in orientation, size or position).';
+  }
+  return undefined;
+}
+
+/** A small in-page dialog for arrow labels (window.prompt would block the page). */
+function buildTextDialog(): { root: HTMLDialogElement; ask: (initial: string) => Promise<string | null> } {
+  const input = h('input', { type: 'text', 'data-testid': 'annotation-text', 'aria-label': 'Label' }) as HTMLInputElement;
+  const root = h('dialog', { className: 'text-dialog', 'data-testid': 'annotation-dialog' },
+    h('form', { method: 'dialog' },
+      h('label', {}, 'Label ', input),
+      h('menu', {},
+        h('button', { value: 'cancel', type: 'submit', 'data-testid': 'annotation-cancel' }, 'Cancel'),
+        h('button', { value: 'ok', type: 'submit', 'data-testid': 'annotation-ok' }, 'OK'),
+      ),
+    ),
+  ) as HTMLDialogElement;
+  const ask = (initial: string): Promise<string | null> =>
+    new Promise((resolve) => {
+      input.value = initial;
+      root.returnValue = '';
+      root.addEventListener('close', () => resolve(root.returnValue === 'ok' ? input.value : null), { once: true });
+      root.showModal();
+      input.focus();
+    });
+  return { root, ask };
+}

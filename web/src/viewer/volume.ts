@@ -1,0 +1,128 @@
+/**
+ * MPR (axial, sagittal, coronal orthographic viewports with crosshairs), thick slab and
+ * MIP, and 3D volume rendering. All need WebGL; the caller checks that first.
+ */
+import {
+  Enums,
+  setVolumesForViewports,
+  volumeLoader,
+  type RenderingEngine,
+  type Types,
+} from '@cornerstonejs/core';
+import { CrosshairsTool, ToolGroupManager } from '@cornerstonejs/tools';
+import { h } from '../dom';
+import { createOverlay, type Overlay } from './overlay';
+import type { LoadedSeries } from './series';
+import { MPR_GROUP, VOLUME3D_GROUP, setLeftButtonTool } from './toolgroups';
+
+export type VolumeMode = 'mpr' | '3d';
+
+export const VOLUME_PRESETS = ['CT-Bone', 'CT-Soft-Tissue', 'MR-Default', 'CT-Lung', 'CT-MIP', 'MR-MIP'] as const;
+
+export interface VolumeView {
+  root: HTMLElement;
+  viewportIds: string[];
+  mode: VolumeMode;
+  ready: Promise<void>;
+  setSlab(thicknessMm: number, mip: boolean): void;
+  setPreset(preset: string): void;
+  destroy(): void;
+}
+
+const ORIENTATIONS: [string, Enums.OrientationAxis][] = [
+  ['axial', Enums.OrientationAxis.AXIAL],
+  ['sagittal', Enums.OrientationAxis.SAGITTAL],
+  ['coronal', Enums.OrientationAxis.CORONAL],
+];
+
+export function volumeIdFor(series: LoadedSeries): string {
+  return `cornerstoneStreamingImageVolume:hf-${series.seriesUid}`;
+}
+
+export function createVolumeView(engine: RenderingEngine, series: LoadedSeries, mode: VolumeMode): VolumeView {
+  const root = h('div', { className: `grid volume-${mode}`, 'data-testid': `volume-${mode}` });
+  const viewportIds: string[] = [];
+  const overlays = new Map<string, Overlay>();
+  const groupId = mode === 'mpr' ? MPR_GROUP : VOLUME3D_GROUP;
+  const group = ToolGroupManager.getToolGroup(groupId);
+
+  const specs: [string, Enums.ViewportType, Enums.OrientationAxis | undefined][] =
+    mode === 'mpr'
+      ? ORIENTATIONS.map(([name, axis]) => [`mpr-${name}`, Enums.ViewportType.ORTHOGRAPHIC, axis])
+      : [['volume-3d', Enums.ViewportType.VOLUME_3D, Enums.OrientationAxis.CORONAL]];
+
+  for (const [viewportId, type, orientation] of specs) {
+    const element = h('div', { className: 'viewport-element', 'data-testid': 'viewport-element' }) as HTMLDivElement;
+    element.addEventListener('contextmenu', (e) => e.preventDefault());
+    const overlay = createOverlay(viewportId);
+    overlays.set(viewportId, overlay);
+    root.append(h('div', { className: 'cell', 'data-testid': 'viewport', 'data-viewport-id': viewportId }, element, overlay.root));
+    engine.enableElement({
+      viewportId,
+      type,
+      element,
+      defaultOptions: { orientation, background: [0, 0, 0] as Types.Point3 },
+    });
+    group?.addViewport(viewportId, engine.id);
+    viewportIds.push(viewportId);
+    if (mode === 'mpr') {
+      const refresh = (): void => {
+        const vp = engine.getViewport(viewportId);
+        if (vp) overlay.update(vp);
+      };
+      for (const name of [Enums.Events.VOI_MODIFIED, Enums.Events.CAMERA_MODIFIED, Enums.Events.IMAGE_RENDERED]) {
+        element.addEventListener(name, refresh);
+      }
+    }
+  }
+  const label = [series.number !== undefined ? `Se ${series.number}` : '', series.description].filter(Boolean).join(' ');
+  for (const overlay of overlays.values()) overlay.setStatic(series.first, label);
+
+  const volumeId = volumeIdFor(series);
+  let destroyed = false;
+  const ready = (async () => {
+    const volume = await volumeLoader.createAndCacheVolume(volumeId, { imageIds: series.imageIds });
+    if (destroyed) return;
+    // Streams every frame into the volume; viewports render progressively as slices arrive.
+    (volume as Types.IStreamingImageVolume).load?.();
+    await setVolumesForViewports(engine, [{ volumeId }], viewportIds);
+    if (destroyed) return;
+    if (mode === 'mpr') setLeftButtonTool(MPR_GROUP, CrosshairsTool.toolName);
+    if (mode === '3d') {
+      const vp = engine.getViewport(viewportIds[0]) as Types.IVolumeViewport;
+      vp.setProperties({ preset: series.modality === 'MR' ? 'MR-Default' : 'CT-Bone' });
+    }
+    engine.renderViewports(viewportIds);
+  })();
+
+  return {
+    root,
+    viewportIds,
+    mode,
+    ready,
+    setSlab(thicknessMm, mip) {
+      for (const id of viewportIds) {
+        const vp = engine.getViewport(id) as Types.IVolumeViewport | undefined;
+        if (!vp || mode !== 'mpr') continue;
+        vp.setBlendMode(mip ? Enums.BlendModes.MAXIMUM_INTENSITY_BLEND : Enums.BlendModes.COMPOSITE);
+        if (thicknessMm > 0) vp.setSlabThickness(thicknessMm);
+        else vp.resetSlabThickness();
+        vp.render();
+      }
+    },
+    setPreset(preset) {
+      if (mode !== '3d') return;
+      const vp = engine.getViewport(viewportIds[0]) as Types.IVolumeViewport | undefined;
+      vp?.setProperties({ preset });
+      vp?.render();
+    },
+    destroy() {
+      destroyed = true;
+      for (const id of viewportIds) {
+        group?.removeViewports(engine.id, id);
+        engine.disableElement(id);
+      }
+      root.remove();
+    },
+  };
+}
