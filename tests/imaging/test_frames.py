@@ -21,9 +21,10 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from conftest import build_image, part10, reread
+from imaging_synthetic import build_image, part10, reread
 from hounsfield.errors import NotFound
-from hounsfield.imaging import decode_frame, extract_frames, frame_count
+from hounsfield.imaging.decode import decode_frame
+from hounsfield.imaging.frames import extract_frames, frame_count
 
 
 def _frames(count: int, rows: int, columns: int, dtype: type = np.uint16) -> np.ndarray:

@@ -13,10 +13,10 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels.processing import convert_color_space
 from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
-from conftest import build_image, part10
+from imaging_synthetic import build_image, part10
 from hounsfield.errors import InvalidRequest, NotAcceptable, NotFound
-from hounsfield.imaging import (
-    decode_frame,
+from hounsfield.imaging.decode import decode_frame
+from hounsfield.imaging.render import (
     parse_quality,
     parse_viewport,
     parse_window,
