@@ -340,10 +340,8 @@ def _column_match(attr: Attr, col: Any, search_col: Any, c: Constraint, q: Query
 def _json_value(dialect: str, tag: str, vr: str) -> Any:
     path_col = instances.c.attributes
     if dialect == "postgresql":
-        elem = path_col[tag]["Value"][0]
-        if vr == "PN":
-            return elem["Alphabetic"].astext
-        return elem.astext
+        path = [tag, "Value", "0"] + (["Alphabetic"] if vr == "PN" else [])
+        return type_coerce(func.jsonb_extract_path_text(path_col, *path), SAString)
     suffix = ".Alphabetic" if vr == "PN" else ""
     return type_coerce(func.json_extract(path_col, f'$."{tag}".Value[0]{suffix}'), SAString)
 
