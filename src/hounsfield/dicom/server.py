@@ -1,0 +1,160 @@
+"""The DICOM server: listens (plain and TLS), accepts associations, serves the services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from hounsfield.config import Settings
+
+from . import pdu as P
+from .association import Association
+from .dul import UpperLayer
+from .negotiation import Policy, negotiate
+from .services import Services
+from .tls import server_ssl_context
+
+log = logging.getLogger("hounsfield.dicom.server")
+
+
+def policy_from_settings(settings: Settings) -> Policy:
+    return Policy(
+        ae_title=settings["dicom.ae_title"],
+        check_called_ae_title=settings["dicom.check_called_ae_title"],
+        max_pdu_length=settings["dicom.max_pdu_length"],
+        transfer_syntax_preference=list(settings["dicom.transfer_syntax_preference"]),
+        accept_all_transfer_syntaxes=settings["dicom.accept_all_transfer_syntaxes"],
+        accept_unknown_sop_classes=settings["ingest.accept_unknown_sop_classes"],
+        allow={kind: list(settings[f"dicom.allow_{kind}"])
+               for kind in ("echo", "store", "find", "get", "move")},
+    )
+
+
+class ServerAssociation(Association):
+    """An association we accepted."""
+
+    def __init__(self, server: "DicomServer", peer_address: str) -> None:
+        super().__init__(requestor=False, ae_title=server.policy.ae_title,
+                         max_pdu_length=server.policy.max_pdu_length, handler=server.services)
+        self.server = server
+        self.peer_address = peer_address
+
+    async def on_associate_request(self, rq: P.AAssociateRQ) -> P.AAssociateAC | P.AAssociateRJ:
+        self.calling_ae_title = rq.calling_ae_title.strip()
+        self.called_ae_title = rq.called_ae_title.strip()
+        self.peer_user_information = rq.user_information
+        if self.server.established >= self.server.settings["dicom.max_associations"]:
+            log.warning("Rejecting %s: %d associations already", self.calling_ae_title,
+                        self.server.established)
+            return P.AAssociateRJ(P.RJ_RESULT_TRANSIENT, P.RJ_SOURCE_PRESENTATION,
+                                  P.RJ_PRESENTATION_LIMIT)
+        response, accepted = negotiate(rq, self.server.policy)
+        if isinstance(response, P.AAssociateAC):
+            self.contexts = {ctx.context_id: ctx for ctx in accepted}
+            self.server.established += 1
+            self._counted = True
+            log.info("Association from %s (%s) to %s: %d of %d contexts accepted",
+                     self.calling_ae_title, self.peer_address, self.called_ae_title,
+                     len(accepted), len(rq.presentation_contexts))
+        else:
+            log.info("Association from %s rejected: %s", self.calling_ae_title, response)
+        return response
+
+    _counted = False
+
+    def on_closed(self, aborted: bool, reason: str) -> None:
+        if self._counted:
+            self._counted = False
+            self.server.established -= 1
+        super().on_closed(aborted, reason)
+
+
+class DicomServer:
+    """``await start()`` binds ``dicom.host``/``dicom.port`` (and ``dicom.tls_port`` when
+    TLS is on); port 0 takes a free port, exposed as :attr:`port` / :attr:`tls_port`."""
+
+    def __init__(self, settings: Settings, archive: Any = None, *,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        if settings["dicom.max_pdu_length"] <= 0:
+            raise ValueError("Setting 'dicom.max_pdu_length' must be a positive number of "
+                             "bytes; received PDUs are bounded by it")
+        self.settings = settings
+        self.archive = archive
+        self.policy = policy_from_settings(settings)
+        self.services = Services(settings, archive)
+        self.ssl_context = ssl_context
+        self.port: int | None = None
+        self.tls_port: int | None = None
+        self.established = 0
+        self._servers: list[asyncio.base_events.Server] = []
+        self._connections: set[asyncio.Task[None]] = set()
+        self._associations: set[ServerAssociation] = set()
+
+    async def start(self) -> None:
+        host = self.settings["dicom.host"]
+        limit = 2 * self.settings["dicom.max_pdu_length"] + 64
+        if self.settings["dicom.enabled"]:
+            server = await asyncio.start_server(self._on_connection, host,
+                                                self.settings["dicom.port"], limit=limit)
+            self._servers.append(server)
+            self.port = server.sockets[0].getsockname()[1]
+            log.info("DICOM server %s listening on %s:%s", self.policy.ae_title, host, self.port)
+        context = self.ssl_context
+        if context is None and self.settings["dicom.tls_enabled"]:
+            context = server_ssl_context(self.settings)
+        if context is not None:
+            server = await asyncio.start_server(self._on_connection, host,
+                                                self.settings["dicom.tls_port"], ssl=context,
+                                                limit=limit)
+            self._servers.append(server)
+            self.tls_port = server.sockets[0].getsockname()[1]
+            log.info("DICOM TLS server listening on %s:%s", host, self.tls_port)
+
+    async def stop(self) -> None:
+        """Stop listening and abort the associations still open."""
+        for server in self._servers:
+            server.close()
+        for assoc in list(self._associations):
+            try:
+                await assoc.abort()
+            except Exception:
+                log.exception("Aborting an association failed")
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=5)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    async def __aenter__(self) -> "DicomServer":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _on_connection(self, reader: asyncio.StreamReader,
+                             writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peer = writer.get_extra_info("peername")
+        assoc = ServerAssociation(self, f"{peer[0]}:{peer[1]}" if peer else "")
+        self._associations.add(assoc)
+        try:
+            assoc.dul = UpperLayer(
+                reader, writer, assoc, requestor=False,
+                max_pdu_length=self.settings["dicom.max_pdu_length"],
+                artim_timeout=self.settings["dicom.artim_timeout"],
+                idle_timeout=self.settings["dicom.idle_timeout"],
+                network_timeout=self.settings["dicom.network_timeout"])
+            await assoc.dul.run()
+        except Exception:
+            log.exception("Association with %s failed", assoc.peer_address)
+        finally:
+            await assoc.cleanup()
+            self._associations.discard(assoc)
+            self._connections.discard(task)
+            if not writer.is_closing():
+                writer.close()

@@ -1,0 +1,141 @@
+"""What C-MOVE and C-GET share (PS3.4 C.4.2, C.4.3): the instances an identifier names,
+and the sub-operation bookkeeping with its pending and final responses."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydicom.dataset import Dataset
+
+from hounsfield.archive.query import Query, QueryLevel
+from hounsfield.errors import InvalidRequest
+
+from .. import dimse as D
+from ..association import Message, Operation
+from ..datasets import encode_dataset
+
+if TYPE_CHECKING:
+    from ..association import Association
+
+
+def _uids(identifier: Dataset, keyword: str) -> list[str]:
+    value = identifier.get(keyword)
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [v for v in value.split("\\") if v]
+    return [str(v) for v in value if v]
+
+
+async def instances_for(archive: Any, identifier: Dataset, root: str) -> list[Any]:
+    """The stored instances a C-MOVE/C-GET identifier names (PS3.4 C.4.2.1.4: unique keys
+    of the retrieve level and above)."""
+    level = str(identifier.get("QueryRetrieveLevel", "")).strip().upper()
+    if level == "PATIENT":
+        if root != "PATIENT":
+            raise InvalidRequest("The Study Root model has no PATIENT level")
+        patient_ids = _uids(identifier, "PatientID")
+        if not patient_ids:
+            raise InvalidRequest("A PATIENT level retrieve needs PatientID")
+        studies: list[str] = []
+        for patient_id in patient_ids:
+            query = Query(level=QueryLevel.STUDY)
+            query.add("PatientID", patient_id)
+            for result in await archive.search(query):
+                studies += result.get("0020000D", {}).get("Value", [])
+        return await archive.instances(study_instance_uid=studies) if studies else []
+    if level == "STUDY":
+        studies = _uids(identifier, "StudyInstanceUID")
+        if not studies:
+            raise InvalidRequest("A STUDY level retrieve needs StudyInstanceUID")
+        return await archive.instances(study_instance_uid=studies)  # type: ignore[no-any-return]
+    if level == "SERIES":
+        series = _uids(identifier, "SeriesInstanceUID")
+        if not series:
+            raise InvalidRequest("A SERIES level retrieve needs SeriesInstanceUID")
+        return await archive.instances(series_instance_uid=series)  # type: ignore[no-any-return]
+    if level == "IMAGE":
+        sops = _uids(identifier, "SOPInstanceUID")
+        if not sops:
+            raise InvalidRequest("An IMAGE level retrieve needs SOPInstanceUID")
+        return await archive.instances(sop_instance_uid=sops)  # type: ignore[no-any-return]
+    raise InvalidRequest(f"Invalid QueryRetrieveLevel {level!r}")
+
+
+@dataclass
+class SubOperations:
+    """Counts of sub-operations (PS3.4 C.4.2.1.6 - C.4.2.1.9) and the failed instances."""
+
+    remaining: int
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    failed_uids: list[str] = field(default_factory=list)
+
+    def record(self, status: int, sop_instance_uid: str) -> None:
+        self.remaining -= 1
+        category = D.status_category(status)
+        if category == "success":
+            self.completed += 1
+        elif category == "warning":
+            self.warning += 1
+        else:
+            self.failed += 1
+            self.failed_uids.append(sop_instance_uid)
+
+    def counts(self, *, final: bool) -> dict[str, int]:
+        out = {"number_of_completed_suboperations": self.completed,
+               "number_of_failed_suboperations": self.failed,
+               "number_of_warning_suboperations": self.warning}
+        if not final:
+            out["number_of_remaining_suboperations"] = self.remaining
+        return out
+
+    def final_status(self, cancelled: bool) -> int:
+        if cancelled:
+            return D.CANCEL
+        if self.failed == 0 and self.warning == 0:
+            return D.SUCCESS
+        if self.completed == 0 and self.warning == 0:
+            return D.REFUSED_SUBOPS_RESOURCES  # every sub-operation failed
+        return D.WARNING_SUBOPS
+
+
+async def send_pending(assoc: "Association", message: Message, subops: SubOperations) -> None:
+    await assoc.send_response(message.command, message.context, D.PENDING,
+                              **subops.counts(final=False))
+
+
+async def send_final(assoc: "Association", message: Message, subops: SubOperations,
+                     cancelled: bool) -> None:
+    """Final response; a Failed SOP Instance UID List when some failed (PS3.4 C.4.2.1.5)."""
+    status = subops.final_status(cancelled)
+    data_set = None
+    if subops.failed_uids:
+        ds = Dataset()
+        ds.FailedSOPInstanceUIDList = subops.failed_uids
+        data_set = encode_dataset(ds, message.context.transfer_syntax)
+    counts = subops.counts(final=not cancelled)
+    if cancelled:
+        counts["number_of_remaining_suboperations"] = subops.remaining
+    await assoc.send_response(message.command, message.context, status, data_set=data_set,
+                              **counts)
+
+
+async def run_suboperations(assoc: "Association", message: Message, operation: Operation,
+                            refs: list[Any], store: Any) -> None:
+    """Call ``store(ref) -> (status, reason)`` for each instance, with a pending response
+    after each and C-CANCEL checked between them (PS3.4 C.4.2.2.2)."""
+    subops = SubOperations(len(refs))
+    for ref in refs:
+        await asyncio.sleep(0)
+        if operation.cancelled:
+            break
+        status = await store(ref)
+        subops.record(status, ref.sop_instance_uid)
+        if subops.remaining:
+            await send_pending(assoc, message, subops)
+    await send_final(assoc, message, subops, operation.cancelled and subops.remaining > 0)
+
