@@ -19,7 +19,13 @@ from pydicom.uid import (
 
 from imaging_synthetic import build_image, part10, reread
 from hounsfield.errors import NotAcceptable
-from hounsfield.imaging.transcode import can_transcode, encodable_transfer_syntaxes, transcode
+from hounsfield.imaging.frames import extract_frames
+from hounsfield.imaging.transcode import (
+    can_transcode,
+    encodable_transfer_syntaxes,
+    transcode,
+    transcode_frames,
+)
 
 MPEG2 = "1.2.840.10008.1.2.4.100"
 JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
@@ -160,3 +166,42 @@ def test_can_transcode():
     assert not can_transcode(ExplicitVRLittleEndian, JPEG_LOSSLESS_SV1)
     assert {str(RLELossless), str(JPEG2000Lossless), str(JPEGLSLossless),
             str(ExplicitVRLittleEndian)} <= encodable_transfer_syntaxes()
+
+
+def _decode_one(data: bytes, ds, transfer_syntax_uid: str) -> np.ndarray:
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels import get_decoder
+    from pydicom.pixels.utils import as_pixel_options
+
+    options = as_pixel_options(ds, number_of_frames=1, pixel_keyword="PixelData")
+    array, _ = get_decoder(transfer_syntax_uid).as_array(encapsulate([data]), **options)
+    return array
+
+
+def test_compressed_frames_decompressed_for_an_uncompressed_request(write_file):
+    ds, pixels = ct_image(frames=3)
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    frames = transcode_frames(write_file(ds), [3, 1], ExplicitVRLittleEndian)
+    assert [f.transfer_syntax_uid for f in frames] == [ExplicitVRLittleEndian] * 2
+    assert [f.data for f in frames] == [pixels[2].tobytes(), pixels[0].tobytes()]
+
+
+@pytest.mark.parametrize("target", [RLELossless, JPEGLSLossless, JPEG2000Lossless])
+def test_frames_compressed_on_request(write_file, target):
+    ds, pixels = ct_image(frames=2)
+    frames = transcode_frames(write_file(ds), [2], target)
+    assert frames[0].transfer_syntax_uid == target
+    assert np.array_equal(_decode_one(frames[0].data, ds, target), pixels[1])
+
+
+def test_frames_in_the_stored_syntax_come_back_as_stored(write_file):
+    ds, _ = ct_image(frames=2)
+    ds.compress(RLELossless, generate_instance_uid=False)
+    path = write_file(ds)
+    assert transcode_frames(path, [1, 2], RLELossless) == extract_frames(path, [1, 2])
+
+
+def test_frames_jpeg_from_16_bit_is_not_acceptable(write_file):
+    ds, _ = ct_image(frames=1)
+    with pytest.raises(NotAcceptable, match="8-bit"):
+        transcode_frames(write_file(ds), [1], JPEGBaseline8Bit)

@@ -89,8 +89,8 @@ def load_frame(source: Dataset | Source, frame_index: int) -> DecodedFrame:
         else:
             data = _native_frame(fp, header, location, frame_index)
     if transfer_syntax_uid.is_encapsulated:
-        return _decode_bytes(encapsulate([data]), header, transfer_syntax_uid, frame_index)
-    return _decode_bytes(data, header, ExplicitVRLittleEndian, frame_index, float_tag=(
+        return decode_bytes(encapsulate([data]), header, transfer_syntax_uid, frame_index)
+    return decode_bytes(data, header, ExplicitVRLittleEndian, frame_index, float_tag=(
         location.tag if location is not None else None))
 
 
@@ -135,9 +135,10 @@ def _load_from_dataset(ds: Dataset, frame_index: int) -> DecodedFrame:
     return DecodedFrame(array, ds, str(meta.get("photometric_interpretation")), frame_index)
 
 
-def _decode_bytes(data: bytes, header: Dataset, transfer_syntax_uid: UID, frame_index: int,
+def decode_bytes(data: bytes, header: Dataset, transfer_syntax_uid: UID, frame_index: int,
                   float_tag: int | None = None) -> DecodedFrame:
-    """Decode one frame's bitstream given the header's Image Pixel attributes."""
+    """Decode one frame's bitstream (native little endian bytes, or the frame's
+    encapsulated fragments) given the header's Image Pixel attributes."""
     decoder = _require_decoder(transfer_syntax_uid)
     options = as_pixel_options(header, number_of_frames=1)
     options.pop("extended_offsets", None)

@@ -208,17 +208,20 @@ def grayscale_to_8bit(array: np.ndarray, header: Dataset, frame_index: int = 0,
     invert = photometric == "MONOCHROME1" or \
         str(header.get("PresentationLUTShape", "")).upper() == "INVERSE"
     if array.dtype.kind in "iub" and array.dtype.itemsize <= 2:
+        if array.dtype.kind == "b":
+            array = array.view(np.uint8)
         low, high = int(array.min()), int(array.max())
-        if low == 0 and array.dtype.kind == "u":
-            index = array
-        else:
-            index = array.astype(np.int32) - low
+        # Offsets from the minimum fit the same unsigned width (the range is < 2**bits),
+        # so wrapping unsigned arithmetic gives the LUT index without widening.
+        unsigned = array.view(f"u{array.dtype.itemsize}")
+        mask = (1 << (8 * array.dtype.itemsize)) - 1
+        index = unsigned - unsigned.dtype.type(low & mask) if low else unsigned
         values = modality(np.arange(low, high + 1, dtype=np.float64))
         present = values
         if window is None and values.size > 1:
             present = values[np.bincount(index.ravel(), minlength=values.size) > 0]
         lut = _voi(values, present, header, frame_index, window, invert)
-        return np.ascontiguousarray(lut[index])
+        return np.take(lut, index)
     values = modality(array.astype(np.float64))
     finite = values[np.isfinite(values)]
     return np.ascontiguousarray(_voi(np.nan_to_num(values), finite, header, frame_index,

@@ -17,7 +17,8 @@ from PIL import Image
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, encapsulate_extended
-from pydicom.pixels import get_encoder, pixel_array
+from pydicom.pixels import get_encoder, pack_bits, pixel_array
+from pydicom.pixels.utils import as_pixel_options
 from pydicom.pixels.processing import convert_color_space
 from pydicom.uid import (
     UID,
@@ -36,8 +37,16 @@ from pydicom.uid import (
 from pydicom.valuerep import VR
 
 from hounsfield.errors import HounsfieldError, InvalidObject, NotAcceptable
-from hounsfield.imaging.decode import can_decode
-from hounsfield.imaging.frames import PIXEL_DATA_TAGS, Source, transfer_syntax_of
+from hounsfield.imaging.decode import DecodedFrame, can_decode, decode_bytes
+from hounsfield.imaging.frames import (
+    PIXEL_DATA_TAGS,
+    Frame,
+    Source,
+    extract_frames,
+    open_source,
+    read_header,
+    transfer_syntax_of,
+)
 
 NATIVE_TARGETS = frozenset({str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian),
                             str(DeflatedExplicitVRLittleEndian)})
@@ -211,13 +220,7 @@ def _compress_jpeg(ds: Dataset, target: UID, quality: int) -> None:
         frames = frames[np.newaxis]
     if samples == 3 and photometric != "RGB":
         frames = convert_color_space(frames, photometric, "RGB")
-    encoded = []
-    for frame in frames:
-        buffer = io.BytesIO()
-        image = Image.fromarray(np.ascontiguousarray(frame), mode="L" if samples == 1 else "RGB")
-        # subsampling 1 is 4:2:2, what YBR_FULL_422 describes (PS3.3 C.7.6.3.1.2).
-        image.save(buffer, format="JPEG", quality=quality, subsampling=1)
-        encoded.append(buffer.getvalue())
+    encoded = [_jpeg_frame(frame, quality) for frame in frames]
     uncompressed = len(frames) * int(ds.Rows) * int(ds.Columns) * samples
     total = sum(len(frame) for frame in encoded)
     if total + 8 * len(encoded) > 2**32 - 1:
@@ -232,6 +235,15 @@ def _compress_jpeg(ds: Dataset, target: UID, quality: int) -> None:
         ds.PlanarConfiguration = 0
     _mark_lossy(ds, uncompressed / max(total, 1), "ISO_10918_1")
     ds.file_meta.TransferSyntaxUID = target
+
+
+def _jpeg_frame(frame: np.ndarray, quality: int) -> bytes:
+    """One 8-bit grayscale or RGB frame as a JPEG baseline stream."""
+    buffer = io.BytesIO()
+    image = Image.fromarray(np.ascontiguousarray(frame), mode="L" if frame.ndim == 2 else "RGB")
+    # subsampling 1 is 4:2:2, what YBR_FULL_422 describes (PS3.3 C.7.6.3.1.2).
+    image.save(buffer, format="JPEG", quality=quality, subsampling=1)
+    return buffer.getvalue()
 
 
 def _mark_lossy(ds: Dataset, ratio: float, method: str) -> None:
@@ -249,3 +261,75 @@ def _values(ds: Dataset, keyword: str) -> list[object]:
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
         return [value]
     return list(value)
+
+
+# --- single frames (WADO-RS frames with a transfer-syntax parameter) ------------------
+
+def transcode_frames(source: Source, frame_numbers: list[int],
+                     target_transfer_syntax_uid: str, *,
+                     jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> list[Frame]:
+    """The requested frames (1-based) encoded in the target syntax (PS3.18 8.7.3.5.3).
+
+    Frames already in the target syntax come back as stored. Uncompressed targets give
+    little-endian native bytes labelled Explicit VR Little Endian; colour frames decoded
+    from YCbCr JPEG are RGB, interleaved (Planar Configuration 0).
+    """
+    target = UID(str(target_transfer_syntax_uid))
+    if target == ImplicitVRLittleEndian:
+        target = ExplicitVRLittleEndian  # the same frame bytes (PS3.5 8.1.1)
+    stored = extract_frames(source, frame_numbers)
+    if all(frame.transfer_syntax_uid == target for frame in stored):
+        return stored
+    if str(target) not in encodable_transfer_syntaxes() or \
+            target == DeflatedExplicitVRLittleEndian:
+        raise NotAcceptable(f"Cannot produce frames in {target} ({target.name})")
+    with open_source(source) as fp:
+        header, _ = read_header(fp)
+    result = []
+    for number, frame in zip(frame_numbers, stored):
+        if frame.transfer_syntax_uid == target:
+            result.append(frame)
+            continue
+        decoded = _decode_stored_frame(frame, header, number - 1)
+        result.append(Frame(_encode_frame(decoded, target, jpeg_quality), str(target)))
+    return result
+
+
+def _decode_stored_frame(frame: Frame, header: Dataset, index: int) -> DecodedFrame:
+    uid = UID(frame.transfer_syntax_uid)
+    if not can_decode(uid):
+        raise NotAcceptable(f"Pixel data in {uid} ({uid.name}) cannot be decoded, so its "
+                            "frames cannot be transcoded")
+    data = encapsulate([frame.data]) if uid.is_encapsulated else frame.data
+    return decode_bytes(data, header, uid, index)
+
+
+def _encode_frame(frame: DecodedFrame, target: UID, jpeg_quality: int) -> bytes:
+    array, header = frame.array, frame.header
+    if target == ExplicitVRLittleEndian:
+        if int(header.BitsAllocated) == 1:
+            return pack_bits(array, pad=False)
+        return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+    rows, columns = array.shape[:2]
+    if str(target) in _JPEG_TARGETS:
+        if array.dtype != np.uint8 or array.ndim not in (2, 3):
+            raise NotAcceptable(f"{target.name} holds 8-bit unsigned samples only")
+        if frame.photometric_interpretation not in ("MONOCHROME1", "MONOCHROME2", "RGB"):
+            raise NotAcceptable(f"{target.name} cannot hold "
+                                f"{frame.photometric_interpretation} pixel data")
+        return _jpeg_frame(array, jpeg_quality)
+    encoder_uid = _PYDICOM_TARGETS[str(target)]
+    if encoder_uid == JPEG2000Lossless and min(rows, columns) < _J2K_MIN_SIDE:
+        raise NotAcceptable(f"{target.name} needs images of at least {_J2K_MIN_SIDE}x"
+                            f"{_J2K_MIN_SIDE} pixels; this one is {columns}x{rows}")
+    if int(header.BitsAllocated) == 1:
+        raise NotAcceptable(f"1-bit pixel data cannot be compressed to {target.name}")
+    options = as_pixel_options(header, number_of_frames=1, planar_configuration=0,
+                               photometric_interpretation=frame.photometric_interpretation)
+    options.pop("extended_offsets", None)
+    if encoder_uid == JPEGLSNearLossless:
+        options["jls_error"] = 0
+    try:
+        return bytes(get_encoder(encoder_uid).encode(array, **options))
+    except (ValueError, RuntimeError) as exc:
+        raise NotAcceptable(f"Cannot compress this frame to {target.name}: {exc}") from exc
