@@ -13,7 +13,7 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels.processing import convert_color_space
 from pydicom.uid import JPEGBaseline8Bit, RLELossless
 
-from imaging_synthetic import build_image, part10
+from imaging_synthetic import build_image
 from hounsfield.errors import InvalidRequest, NotAcceptable, NotFound
 from hounsfield.imaging.decode import decode_frame
 from hounsfield.imaging.render import (

@@ -15,15 +15,15 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 from pydicom.pixels.utils import as_pixel_options
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from pydicom.uid import UID, AllTransferSyntaxes, ExplicitVRLittleEndian
 
 from hounsfield.errors import HounsfieldError, NotAcceptable, NotFound
 from hounsfield.imaging.frames import (
     PIXEL_DATA_TAGS,
     Source,
-    _encapsulated_frame,
-    _frames_from_whole,
-    _native_frame,
+    encapsulated_frame,
+    frames_from_whole,
+    native_frame,
     frame_count,
     open_source,
     read_header,
@@ -48,10 +48,8 @@ class DecodedFrame:
 @cache
 def decodable_transfer_syntaxes() -> frozenset[str]:
     """Transfer syntaxes with at least one installed decoder."""
-    from pydicom.pixels.decoders.base import _PIXEL_DATA_DECODERS
-
     found = set()
-    for uid in _PIXEL_DATA_DECODERS:
+    for uid in AllTransferSyntaxes:
         try:
             if get_decoder(uid).is_available:
                 found.add(str(uid))
@@ -82,12 +80,12 @@ def load_frame(source: Dataset | Source, frame_index: int) -> DecodedFrame:
         transfer_syntax_uid = transfer_syntax_of(header)
         _require_decoder(transfer_syntax_uid)
         if location is None:
-            frame = _frames_from_whole(fp, header, transfer_syntax_uid, [frame_index + 1])[0]
+            frame = frames_from_whole(fp, header, transfer_syntax_uid, [frame_index + 1])[0]
             data = frame.data
         elif location.is_encapsulated:
-            data = _encapsulated_frame(fp, header, location, frame_index, count)
+            data = encapsulated_frame(fp, header, location, frame_index, count)
         else:
-            data = _native_frame(fp, header, location, frame_index)
+            data = native_frame(fp, header, location, frame_index)
     if transfer_syntax_uid.is_encapsulated:
         return decode_bytes(encapsulate([data]), header, transfer_syntax_uid, frame_index)
     return decode_bytes(data, header, ExplicitVRLittleEndian, frame_index, float_tag=(

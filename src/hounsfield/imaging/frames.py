@@ -173,15 +173,15 @@ def extract_frames(source: Source, frame_numbers: list[int]) -> list[Frame]:
                                f"frame{'s' if count != 1 else ''}")
         transfer_syntax_uid = transfer_syntax_of(header)
         if location is None:
-            return _frames_from_whole(fp, header, transfer_syntax_uid, frame_numbers)
+            return frames_from_whole(fp, header, transfer_syntax_uid, frame_numbers)
         if location.is_encapsulated:
-            return [Frame(_encapsulated_frame(fp, header, location, number - 1, count),
+            return [Frame(encapsulated_frame(fp, header, location, number - 1, count),
                           str(transfer_syntax_uid)) for number in frame_numbers]
-        return [Frame(_native_frame(fp, header, location, number - 1),
+        return [Frame(native_frame(fp, header, location, number - 1),
                       str(ExplicitVRLittleEndian)) for number in frame_numbers]
 
 
-def _frames_from_whole(fp: BinaryIO, header: Dataset, transfer_syntax_uid: UID,
+def frames_from_whole(fp: BinaryIO, header: Dataset, transfer_syntax_uid: UID,
                        frame_numbers: list[int]) -> list[Frame]:
     """Frames of a deflated object (or one whose header hides the pixel data)."""
     fp.seek(0)
@@ -194,16 +194,16 @@ def _frames_from_whole(fp: BinaryIO, header: Dataset, transfer_syntax_uid: UID,
         count = frame_count(ds)
         location = PixelDataLocation(tag, 0, None, True)
         buffer = io.BytesIO(value)
-        return [Frame(_encapsulated_frame(buffer, ds, location, n - 1, count),
+        return [Frame(encapsulated_frame(buffer, ds, location, n - 1, count),
                       str(transfer_syntax_uid)) for n in frame_numbers]
     # pydicom holds native values in the stored byte order; deflate is little endian.
     location = PixelDataLocation(tag, 0, len(value), transfer_syntax_uid != ExplicitVRBigEndian)
     buffer = io.BytesIO(value)
-    return [Frame(_native_frame(buffer, ds, location, n - 1), str(ExplicitVRLittleEndian))
+    return [Frame(native_frame(buffer, ds, location, n - 1), str(ExplicitVRLittleEndian))
             for n in frame_numbers]
 
 
-def _encapsulated_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, index: int,
+def encapsulated_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, index: int,
                         count: int) -> bytes:
     """One frame's fragments joined (PS3.5 A.4), found through the offset tables."""
     fp.seek(location.value_offset)
@@ -219,7 +219,7 @@ def _encapsulated_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, 
         ) from exc
 
 
-def _native_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, index: int) -> bytes:
+def native_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, index: int) -> bytes:
     """One native frame's bytes, little endian; 1-bit frames repacked to start at bit 0."""
     assert location.length is not None
     bits_allocated = int(ds.BitsAllocated)
