@@ -356,3 +356,14 @@ def test_deidentify_file_writes_valid_part10(tmp_path):
     assert "SourceApplicationEntityTitle" not in back.file_meta
     assert back.PixelData == ds.PixelData and back.PatientIdentityRemoved == "YES"
     assert deidentify_file(path.read_bytes(), deid) == data  # bytes in, same result
+
+
+def test_keeping_wins_over_cleaning_when_options_meet():
+    from hounsfield.auth.confidentiality_profile import ProfileRow
+
+    row = ProfileRow("(0011,0000)", "Synthetic", "X",
+                     {"clean_descriptions": "C", "retain_device_identity": "K"})
+    both = DeidentifyOptions(clean_descriptions=True, retain_device_identity=True)
+    assert effective_action(row, both) == "K"
+    assert effective_action(row, DeidentifyOptions(clean_descriptions=True)) == "C"
+    assert effective_action(row, DeidentifyOptions()) == "X"

@@ -158,8 +158,10 @@ class SyslogSender:
                     self.host, self.port, ssl=self._ssl if self.transport == "tls" else None,
                     server_hostname=self.host if self.transport == "tls" else None),
                 self.timeout)
-        self._writer.write(frame)
-        await asyncio.wait_for(self._writer.drain(), self.timeout)
+        writer = self._writer
+        assert writer is not None
+        writer.write(frame)
+        await asyncio.wait_for(writer.drain(), self.timeout)
 
     async def _close_stream(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
