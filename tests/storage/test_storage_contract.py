@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from typing import Iterator
 
 import pytest
 
@@ -158,6 +159,21 @@ def test_abort_leaves_nothing(store: BlobStore) -> None:
         writer.write(b"more")
 
 
+def test_put_that_fails_midway_keeps_nothing(store: BlobStore) -> None:
+    store.put("kept", [b"old"])
+
+    def chunks() -> Iterator[bytes]:
+        yield b"first fragment"
+        raise ConnectionResetError("peer went away")
+
+    with pytest.raises(ConnectionResetError):
+        store.put("kept", chunks())
+    with pytest.raises(ConnectionResetError):
+        store.put("new", chunks())
+    assert store.read_bytes("kept") == b"old"
+    assert list(store.list()) == ["kept"]
+
+
 def test_nothing_visible_before_commit(store: BlobStore) -> None:
     with store.create("pending") as writer:
         writer.write(b"data")
@@ -214,21 +230,22 @@ def test_writer_is_single_use(store: BlobStore) -> None:
     assert store.read_bytes("once") == b"abc"
 
 
-@pytest.mark.parametrize("key", HOSTILE_KEYS)
-def test_hostile_keys_refused(store: BlobStore, key: str) -> None:
-    for call in (
-        lambda: store.create(key),
-        lambda: store.put(key, [b"x"]),
-        lambda: store.read(key),
-        lambda: store.read_range(key, 0),
-        lambda: store.read_bytes(key),
-        lambda: store.size(key),
-        lambda: store.exists(key),
-        lambda: store.delete(key),
-        lambda: store.local_path(key),
-    ):
-        with pytest.raises(InvalidRequest):
-            call()
+def test_hostile_keys_refused(store: BlobStore) -> None:
+    for key in HOSTILE_KEYS:
+        for name, call in (
+            ("create", lambda: store.create(key)),
+            ("put", lambda: store.put(key, [b"x"])),
+            ("read", lambda: store.read(key)),
+            ("read_range", lambda: store.read_range(key, 0)),
+            ("read_bytes", lambda: store.read_bytes(key)),
+            ("size", lambda: store.size(key)),
+            ("exists", lambda: store.exists(key)),
+            ("delete", lambda: store.delete(key)),
+            ("local_path", lambda: store.local_path(key)),
+        ):
+            with pytest.raises(InvalidRequest):
+                call()
+                pytest.fail(f"{name}({key!r}) was accepted")
     assert list(store.list()) == []
 
 

@@ -76,9 +76,11 @@ def test_keys_live_under_the_url_prefix(s3_server: S3Server, tmp_path: Path) -> 
     store = open_store(s3_server.settings(tmp_path, bucket, "site/blobs"))
     store.put("3f2a", [b"a"])
     store.put("x/y", [b"b"])
-    s3_server.client().put_object(Bucket=bucket, Key="site/other", Body=b"not ours")
+    for foreign in ("site/other", "site/blobs/folder/", "site/blobs/not a key"):
+        s3_server.client().put_object(Bucket=bucket, Key=foreign, Body=b"not ours")
     names = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
-    assert sorted(names) == ["site/blobs/3f2a", "site/blobs/x/y", "site/other"]
+    assert sorted(names) == ["site/blobs/3f2a", "site/blobs/folder/", "site/blobs/not a key",
+                             "site/blobs/x/y", "site/other"]
     assert sorted(store.list()) == ["3f2a", "x/y"]
     assert store.local_path("3f2a") is None
 

@@ -132,6 +132,15 @@ def validate_key(key: str) -> str:
     return key
 
 
+def is_valid_key(key: str) -> bool:
+    """Whether ``key`` follows the rules of ``validate_key``."""
+    try:
+        validate_key(key)
+    except InvalidRequest:
+        return False
+    return True
+
+
 def validate_prefix(prefix: str) -> str:
     """Return ``prefix`` if it may start a key (a plain string prefix, as in S3 listings)."""
     if not isinstance(prefix, str):

@@ -25,6 +25,7 @@ from hounsfield.errors import NotFound, StorageError
 from .base import (
     DEFAULT_CHUNK_SIZE,
     StoreBase,
+    is_valid_key,
     validate_chunk_size,
     validate_key,
     validate_prefix,
@@ -34,7 +35,6 @@ from .spool import SpoolWriter, finish_file, remove_stale
 
 TMP_DIR = ".tmp"
 PREFIX_MARK = "+"
-_SEGMENT_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
 def _shards(name: str) -> tuple[str, str]:
@@ -234,7 +234,7 @@ class FilesystemStore(StoreBase):
                     for blob in _scandir(sub.path):
                         blob_name = blob.name
                         if (blob_name.startswith(tail) and _shards(blob_name) == (name, sub.name)
-                                and _SEGMENT_CHARS.issuperset(blob_name)
+                                and is_valid_key(blob_name)
                                 and blob.is_file(follow_symlinks=False)):
                             yield key_head + blob_name
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any, BinaryIO, Iterator
 
 import boto3
@@ -22,6 +23,7 @@ from hounsfield.errors import NotFound, StorageError
 from .base import (
     DEFAULT_CHUNK_SIZE,
     StoreBase,
+    is_valid_key,
     validate_chunk_size,
     validate_key,
     validate_prefix,
@@ -44,6 +46,20 @@ def _error_code(exc: BaseException) -> str:
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def _new_client(service: str, **kwargs: Any) -> Any:
+    """A client from one shared session: loading the service model once keeps opening a
+    store cheap. Sessions are not thread-safe, hence the lock; clients are."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(service, **kwargs)
 
 
 class S3Writer(SpoolWriter):
@@ -98,8 +114,7 @@ class S3Store(StoreBase):
             # usually serve path-style URLs only; AWS itself picks virtual-hosted style.
             s3={"addressing_style": "path" if endpoint_url else "auto"},
         )
-        session = boto3.session.Session()
-        self.client = session.client(
+        self.client = _new_client(
             "s3",
             endpoint_url=endpoint_url or None,
             region_name=region or None,
@@ -255,7 +270,11 @@ class S3Store(StoreBase):
                                        PaginationConfig={"PageSize": self.list_page_size})
             for page in pages:
                 for item in page.get("Contents", ()):
-                    yield item["Key"][skip:]
+                    key = item["Key"][skip:]
+                    # Skip what is not a blob of ours, e.g. the "folder/" markers that
+                    # S3 consoles create.
+                    if is_valid_key(key):
+                        yield key
         except _AWS_ERRORS as exc:
             raise StorageError(f"S3 listing of bucket {self.bucket!r} with prefix "
                                f"{self.prefix + prefix!r} failed: {exc}") from exc
