@@ -5,7 +5,7 @@ Transfer syntaxes ``compress`` produces (checked with the plugins in pyproject.t
 - Explicit / Implicit VR Little Endian, Deflated Explicit VR Little Endian: re-encoding only.
 - RLE Lossless: pydicom's encoders (pylibjpeg-rle when installed, else pydicom's own).
 - JPEG-LS Lossless and JPEG-LS Near-Lossless (``jls_error``, default 2): pyjpegls.
-- JPEG 2000 Lossless and JPEG 2000 (``j2k_cr``, default [20]): pylibjpeg-openjpeg.
+- JPEG 2000 Lossless and JPEG 2000 (``j2k_cr``, default [10]): pylibjpeg-openjpeg.
 - JPEG Baseline (Process 1): 8-bit data only, frames encoded here with Pillow because
   pydicom has no JPEG encoder; colour becomes YBR_FULL_422 (PS3.5 8.2.1).
 
@@ -83,7 +83,7 @@ def compress(ds: Dataset, transfer_syntax: str, **options: Any) -> Dataset:
         if syntax == JPEGLSNearLossless:
             options.setdefault("jls_error", 2)
         if syntax == JPEG2000 and "j2k_psnr" not in options:
-            options.setdefault("j2k_cr", [20])
+            options.setdefault("j2k_cr", [10])
         out.compress(syntax, generate_instance_uid=False, **options)
     else:
         raise ValueError(f"No encoder for transfer syntax {syntax} ({syntax.name}); "

@@ -23,7 +23,8 @@ def cr_chest(rows: int, columns: int, rng: np.random.Generator) -> tuple[np.ndar
     z = (210.0 - (np.arange(rows) + 0.5) * spacing).astype(np.float32)[:, None]
     # Trunk below the shoulders, neck above them; the blend rounds the shoulders.
     shoulder = np.clip((185.0 - z) / 30.0, 0.0, 1.0)
-    body = shoulder * _chord((x / 170.0) ** 2, 115.0) + (1 - shoulder) * _chord((x / 55.0) ** 2, 60.0)
+    body = (shoulder * _chord((x / 170.0) ** 2, 115.0)
+            + (1 - shoulder) * _chord((x / 55.0) ** 2, 60.0))
     atten = _MU_SOFT * body
     lungs = np.zeros((rows, columns), dtype=np.float32)
     for cx, dome_z in ((-75.0, -80.0), (75.0, -100.0)):
