@@ -201,3 +201,30 @@ def test_one_frame_of_a_large_file_reads_only_that_frame(tmp_path):
     assert frames[0].data == np.arange(rows * columns, dtype=np.uint16).tobytes()
     assert frames[1].data == bytes(frame_bytes)
     assert peak < 8 * frame_bytes
+
+
+def test_native_ybr_full_422_frames_are_subsampled(write_file):
+    """PS3.3 C.7.6.3.1.2: native YBR_FULL_422 stores Y1 Y2 Cb Cr for each pixel pair."""
+    rows, columns = 2, 4
+    frame_bytes = [bytes(range(n * 16, n * 16 + rows * columns * 2)) for n in range(3)]
+    ds = build_image(np.zeros((3, rows, columns, 3), np.uint8), "RGB")
+    ds.PhotometricInterpretation = "YBR_FULL_422"
+    ds.PixelData = b"".join(frame_bytes)
+    path = write_file(ds)
+    assert [f.data for f in extract_frames(path, [3, 2])] == [frame_bytes[2], frame_bytes[1]]
+    decoded = decode_frame(path, 1)
+    assert decoded.shape == (rows, columns, 3)
+
+
+def test_deflated_object_frames(write_file):
+    """Deflated data sets cannot be addressed by offset; they are inflated whole."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    pixels = _frames(3, 4, 6)
+    ds = build_image(pixels)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    path = write_file(ds)
+    frames = extract_frames(path, [2])
+    assert frames[0].data == pixels[1].tobytes()
+    assert frames[0].transfer_syntax_uid == ExplicitVRLittleEndian
+    assert np.array_equal(decode_frame(path, 2), pixels[2])

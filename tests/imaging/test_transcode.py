@@ -85,6 +85,15 @@ def test_lossless_round_trip(target):
     assert_kept(ds, result)
 
 
+def test_compressed_to_another_compressed_syntax():
+    ds, pixels = ct_image()
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    result = reread(transcode(part10(ds), JPEGLSLossless))
+    assert result.file_meta.TransferSyntaxUID == JPEGLSLossless
+    assert np.array_equal(result.pixel_array, pixels)
+    assert_kept(ds, result)
+
+
 def test_explicit_to_rle_and_back_keeps_the_pixel_bytes():
     ds, pixels = ct_image(frames=3)
     rle = reread(transcode(part10(ds), RLELossless))
