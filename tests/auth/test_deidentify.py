@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import re
 
 import pytest
-from pydicom import dcmread
+from pydicom import config, dcmread
 from pydicom.datadict import dictionary_VR, dictionary_has_tag, keyword_for_tag
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -192,6 +193,26 @@ def test_basic_profile_every_attribute(original):
     assert [i.CodeValue for i in out.DeidentificationMethodCodeSequence] == ["113100"]
     assert out.LongitudinalTemporalInformationModified == "REMOVED"
     assert "Jones" not in str(out) and PATIENT_ID not in str(out) and "Smith" not in str(out)
+    assert_writable(out)
+
+
+def assert_writable(ds: Dataset) -> None:
+    """The output is a valid object: every value passes pydicom's strict VR checks."""
+    ds = copy.deepcopy(ds)
+    for tag in [t for t in ds.keys() if t.group == 0]:
+        del ds[tag]  # command elements cannot be stored in a file
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    mode = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.RAISE
+    try:
+        buffer = io.BytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+    finally:
+        config.settings.writing_validation_mode = mode
+    assert len(list(dcmread(io.BytesIO(buffer.getvalue())).iterall())) > 100
 
 
 def test_compound_actions_follow_the_type_in_the_iod():
@@ -280,6 +301,7 @@ def test_each_option_column(option, original):
         if not row.options:
             check_basic(row, tag, _expected(row, tag, options), original, out,
                         retain_uids=options.retain_uids)
+    assert_writable(out)
 
 
 def test_retain_safe_private(original):
