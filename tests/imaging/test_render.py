@@ -344,3 +344,11 @@ def test_parameters_are_parsed_and_checked():
     for bad in ("0", "101", "high"):
         with pytest.raises(InvalidRequest, match='"quality"'):
             parse_quality(bad)
+
+
+def test_viewport_respects_non_square_pixels(write_file):
+    # 0.5 mm rows, 1.0 mm columns: 40 x 40 pixels are 20 mm high and 40 mm wide.
+    path = write_file(build_image(np.zeros((40, 40), np.uint8), PixelSpacing=[0.5, 1.0]))
+    assert Image.open(io.BytesIO(render(path, viewport=(80, 80)))).size == (80, 40)
+    # without a viewport, one pixel per value (PS3.18 8.2.2 / 8.3.5.1.3)
+    assert Image.open(io.BytesIO(render(path))).size == (40, 40)

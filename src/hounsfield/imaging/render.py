@@ -55,7 +55,7 @@ def render(source: Dataset | Source, frame_index: int = 0, *,
     if region is not None:
         image = _crop_normalized(image, region)
     if viewport is not None:
-        image = apply_viewport(image, viewport)
+        image = apply_viewport(image, viewport, pixel_aspect_ratio(frame.header, frame_index))
     return encode(image, media_type, quality)
 
 
@@ -380,14 +380,19 @@ def _linear_exact(x: np.ndarray, center: float, width: float) -> np.ndarray:
 
 # --- geometry and encoding ------------------------------------------------------------
 
-def apply_viewport(image: Image.Image, viewport: Viewport) -> Image.Image:
+def apply_viewport(image: Image.Image, viewport: Viewport,
+                   pixel_aspect: float = 1.0) -> Image.Image:
     """Crop to the source region, flip for negative extents, and scale to fit the viewport
-    preserving the aspect ratio (PS3.18 8.3.5.1.3)."""
+    preserving the aspect ratio (PS3.18 8.3.5.1.3).
+
+    ``pixel_aspect`` is a pixel's height over its width; non-square pixels are stretched
+    so that the picture keeps its physical proportions.
+    """
     check_viewport(viewport)
     if len(viewport) == 6:
         image = _crop_pixels(image, viewport[2], viewport[3], viewport[4], viewport[5])
     vw, vh = viewport[0], viewport[1]
-    width, height = image.size
+    width, height = image.size[0], image.size[1] * pixel_aspect
     scales = [s for s in ((vw / width) if vw else None, (vh / height) if vh else None)
               if s is not None]
     scale = min(scales)
@@ -395,6 +400,29 @@ def apply_viewport(image: Image.Image, viewport: Viewport) -> Image.Image:
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+
+
+def pixel_aspect_ratio(header: Dataset, frame_index: int = 0) -> float:
+    """A pixel's height over its width: Pixel Aspect Ratio, else the pixel spacing
+    (PS3.3 C.7.6.3.1.7, 10.7.1.3); 1 when unknown or nearly square."""
+    ratio = 1.0
+    spacing_items = [group.get("PixelMeasuresSequence") for group in
+                     _functional_groups(header, frame_index)]
+    spacings = [items[0].get("PixelSpacing") for items in spacing_items if items]
+    spacings += [header.get("PixelSpacing"), header.get("ImagerPixelSpacing")]
+    aspect = header.get("PixelAspectRatio")
+    try:
+        if aspect and len(aspect) == 2 and float(aspect[1]) > 0:
+            ratio = float(aspect[0]) / float(aspect[1])
+        else:
+            spacing = next((s for s in spacings if s and len(s) == 2), None)
+            if spacing and float(spacing[1]) > 0:
+                ratio = float(spacing[0]) / float(spacing[1])
+    except (TypeError, ValueError):
+        return 1.0
+    if not 0.01 < ratio < 100 or abs(ratio - 1.0) < 0.01:
+        return 1.0
+    return ratio
 
 
 def _crop_pixels(image: Image.Image, sx: int | None, sy: int | None, sw: int | None,
