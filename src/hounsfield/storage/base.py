@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Iterable, Iterator, Protocol, runtime_checkable
+from typing import BinaryIO, Iterable, Iterator, Protocol, Self, runtime_checkable
 
 from hounsfield.errors import InvalidRequest
 
@@ -57,7 +57,7 @@ class BlobWriter(Protocol):
         """Discard what was written; idempotent, and safe after a failed commit."""
         ...
 
-    def __enter__(self) -> "BlobWriter": ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None: ...
@@ -185,7 +185,7 @@ class StoreBase:
     def read_bytes(self, key: str) -> bytes:
         return b"".join(self.read(key))
 
-    def __enter__(self) -> "StoreBase":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -202,7 +202,7 @@ class WriterBase:
     def abort(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> "WriterBase":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -244,9 +244,11 @@ class S3Store(StoreBase):
 
     def _head(self, key: str) -> dict[str, Any]:
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self._name(key))
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket,
+                                                           Key=self._name(key))
         except _AWS_ERRORS as exc:
             raise self._fail("HeadObject", key, exc) from exc
+        return head
 
     def size(self, key: str) -> int:
         return int(self._head(key)["ContentLength"])
