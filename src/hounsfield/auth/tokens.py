@@ -89,6 +89,8 @@ def unsign(value: str, key: bytes, *, now: dt.datetime | None = None) -> dict[st
         raise Unauthorized("Signed value has a bad signature.")
     try:
         data = json.loads(_b64decode(body))
+        if not isinstance(data, dict):
+            raise TypeError("payload is not an object")
         expires = int(data.pop(_EXPIRY_KEY))
     except (ValueError, KeyError, TypeError):
         raise Unauthorized("Signed value is malformed.") from None
