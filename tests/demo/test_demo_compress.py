@@ -49,7 +49,13 @@ def test_compressed_variant_decodes(kind: str, syntax: str, patient: Patient, st
     assert source.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"  # the source is kept
     back = round_trip(variant)
     assert back.file_meta.TransferSyntaxUID == syntax
-    assert back.SOPInstanceUID == source.SOPInstanceUID
+    if UID(syntax) in LOSSY:  # a lossy copy is a new, derived instance
+        assert back.SOPInstanceUID != source.SOPInstanceUID
+        assert UID(back.SOPInstanceUID).is_valid
+        assert back.ImageType[0] == "DERIVED"
+    else:
+        assert back.SOPInstanceUID == source.SOPInstanceUID
+        assert back.ImageType[0] == "ORIGINAL"
     original = source.pixel_array.astype(np.int32)
     # pydicom returns JPEG colour frames converted from YBR_FULL_422 to RGB.
     decoded = back.pixel_array.astype(np.int32)
@@ -61,6 +67,14 @@ def test_compressed_variant_decodes(kind: str, syntax: str, patient: Patient, st
         assert error < (40 if kind == "ct" else 10)
     else:
         assert np.array_equal(decoded, original)
+
+
+def test_lossy_copy_can_keep_its_uid(patient: Patient, study: Study) -> None:
+    source = next(ct_volume(patient, study, slices=1, rows=32, columns=32))
+    variant = compress(source, JPEG2000, keep_sop_instance_uid=True)
+    assert variant.SOPInstanceUID == source.SOPInstanceUID
+    assert variant.ImageType[0] == "ORIGINAL"
+    assert variant.LossyImageCompression == "01"
 
 
 def test_unsupported_syntaxes_are_refused(patient: Patient, study: Study) -> None:

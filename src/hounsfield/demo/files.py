@@ -36,6 +36,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from hounsfield.demo.common import demo_uid
+
 NATIVE_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian,
                    DeflatedExplicitVRLittleEndian)
 COMPRESSED_SYNTAXES = (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless,
@@ -60,11 +62,15 @@ def write(ds: Dataset, path: str | Path) -> Path:
     return target
 
 
-def compress(ds: Dataset, transfer_syntax: str, **options: Any) -> Dataset:
+def compress(ds: Dataset, transfer_syntax: str, *, keep_sop_instance_uid: bool = False,
+             **options: Any) -> Dataset:
     """Return a copy of the native ``ds`` re-encoded in ``transfer_syntax``.
 
-    ``options`` go to pydicom's encoder (e.g. ``j2k_cr=[10]``, ``jls_error=3``); JPEG
-    Baseline takes ``quality`` (Pillow's scale, default 90).
+    A lossy copy is a new, derived image (PS3.3 C.7.6.1.1.5): it gets Image Type DERIVED
+    and a new SOP Instance UID (derived from the old one and the syntax) unless
+    ``keep_sop_instance_uid``, which suits objects born lossy (an ultrasound loop) or tests
+    that compare variants. ``options`` go to pydicom's encoder (e.g. ``j2k_cr=[10]``,
+    ``jls_error=3``); JPEG Baseline takes ``quality`` (Pillow's scale, default 90).
     """
     syntax = UID(transfer_syntax)
     current = UID(ds.file_meta.TransferSyntaxUID)
@@ -89,11 +95,16 @@ def compress(ds: Dataset, transfer_syntax: str, **options: Any) -> Dataset:
         raise ValueError(f"No encoder for transfer syntax {syntax} ({syntax.name}); "
                          f"use one of {', '.join(s.name for s in COMPRESSED_SYNTAXES)}")
     if syntax in _LOSSY_METHOD:
-        # A lossy copy is a new object with a new SOP Instance UID in practice; the demo
-        # keeps the UID so tests can compare variants, and records the loss (PS3.3 C.7.6.1.1.5).
         out.LossyImageCompression = "01"
         out.LossyImageCompressionRatio = f"{uncompressed_size / max(len(out.PixelData), 1):.2f}"
         out.LossyImageCompressionMethod = _LOSSY_METHOD[syntax]
+        if not keep_sop_instance_uid:
+            uid = demo_uid("lossy", ds.SOPInstanceUID, syntax)
+            out.SOPInstanceUID = uid
+            out.file_meta.MediaStorageSOPInstanceUID = uid
+            if "ImageType" in out:
+                out.ImageType = ["DERIVED", *list(out.ImageType)[1:]]
+            out.DerivationDescription = f"Lossy compression: {syntax.name}"
     return out
 
 

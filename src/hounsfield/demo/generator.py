@@ -47,7 +47,8 @@ def _finish(ds: Dataset, transfer_syntax: str) -> Dataset:
     if transfer_syntax in NATIVE_SYNTAXES:
         ds.file_meta.TransferSyntaxUID = transfer_syntax
         return ds
-    return compress(ds, transfer_syntax)
+    # Created compressed (as an ultrasound device does), so it stays an original image.
+    return compress(ds, transfer_syntax, keep_sop_instance_uid=True)
 
 
 def _start(patient: Patient, study: Study, sop_class_uid: str, series_uid: str,
