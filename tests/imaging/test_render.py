@@ -350,5 +350,14 @@ def test_viewport_respects_non_square_pixels(write_file):
     # 0.5 mm rows, 1.0 mm columns: 40 x 40 pixels are 20 mm high and 40 mm wide.
     path = write_file(build_image(np.zeros((40, 40), np.uint8), PixelSpacing=[0.5, 1.0]))
     assert Image.open(io.BytesIO(render(path, viewport=(80, 80)))).size == (80, 40)
-    # without a viewport, one pixel per value (PS3.18 8.2.2 / 8.3.5.1.3)
+    # without a viewport, one pixel per value (PS3.18 8.3.5.1.3 and WADO-URI rows/columns)
     assert Image.open(io.BytesIO(render(path))).size == (40, 40)
+
+
+def test_wado_uri_region_is_a_normalized_crop(write_file):
+    quadrants = blocks([10, 20, 30, 40], np.uint8, per_row=2)
+    path = write_file(build_image(quadrants, WindowCenter=127.5, WindowWidth=256))
+    bottom_left = png(path, region=(0.0, 0.5, 0.5, 1.0))
+    assert bottom_left.shape == (8, 8) and (bottom_left == linear(30, 127.5, 256)).all()
+    with pytest.raises(InvalidRequest, match='"region"'):
+        render(path, region=(0.5, 0.0, 0.2, 1.0))

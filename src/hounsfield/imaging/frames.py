@@ -45,7 +45,7 @@ class Frame:
     """One frame's bitstream and the transfer syntax it is encoded in.
 
     Native frames are always little endian, so their ``transfer_syntax_uid`` is Explicit
-    VR Little Endian (the syntax PS3.18 8.7.3.5.3 names for uncompressed pixel data)
+    VR Little Endian (the syntax PS3.18 8.7.3 names for uncompressed pixel data)
     whatever native syntax the object was stored in.
     """
 
@@ -209,7 +209,7 @@ def encapsulated_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, i
     fp.seek(location.value_offset)
     extended: tuple[bytes, bytes] | None = None
     if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
-        # PS3.3 C.7.6.3.1.8: with an Extended Offset Table each frame is one fragment.
+        # PS3.5 A.4: with an Extended Offset Table each frame is one fragment.
         extended = (bytes(ds.ExtendedOffsetTable), bytes(ds.ExtendedOffsetTableLengths))
     try:
         return bytes(get_frame(fp, index, number_of_frames=count, extended_offsets=extended))

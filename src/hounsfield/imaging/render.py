@@ -43,7 +43,7 @@ def render(source: Dataset | Source, frame_index: int = 0, *,
 
     ``window`` overrides the object's own VOI. ``viewport`` is PS3.18 8.3.5.1.3's
     ``vw,vh[,sx,sy,sw,sh]`` in pixels; ``region`` is WADO-URI's normalized
-    ``x1,y1,x2,y2`` (PS3.18 9.4.1.2.8). ``annotation`` is accepted and ignored.
+    ``x1,y1,x2,y2`` (PS3.18 chapter 9). ``annotation`` is accepted and ignored.
     """
     del annotation  # burned-in annotation is not offered (PS3.18 8.3.5.1.1 allows this)
     media_type = _check_media_type(media_type)

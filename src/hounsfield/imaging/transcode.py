@@ -268,7 +268,7 @@ def _values(ds: Dataset, keyword: str) -> list[object]:
 def transcode_frames(source: Source, frame_numbers: list[int],
                      target_transfer_syntax_uid: str, *,
                      jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> list[Frame]:
-    """The requested frames (1-based) encoded in the target syntax (PS3.18 8.7.3.5.3).
+    """The requested frames (1-based) encoded in the target syntax (PS3.18 8.7.3).
 
     Frames already in the target syntax come back as stored. Uncompressed targets give
     little-endian native bytes labelled Explicit VR Little Endian; colour frames decoded
