@@ -3,11 +3,14 @@ generator gives the same bytes for the same seed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from pydicom import Dataset
+from pydicom import Dataset, dcmread
 
 from hounsfield.demo import (
     Study,
@@ -86,3 +89,16 @@ def test_bad_arguments_are_named() -> None:
         next(ct_volume(patient, study, slices=0))
     with pytest.raises(ValueError, match="patients"):
         small_instance(0, patients=0)
+
+
+def test_bench_corpus_script_writes_small_instances_and_a_ct(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[2] / "bench" / "corpus.py"
+    result = subprocess.run([sys.executable, str(script), str(tmp_path), "--small", "6",
+                             "--ct", "2", "--patients", "3"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    small = sorted((tmp_path / "small").glob("*.dcm"))
+    ct = sorted((tmp_path / "ct").glob("*.dcm"))
+    assert len(small) == 6 and len(ct) == 2
+    assert len({dcmread(f, stop_before_pixels=True).PatientID for f in small}) == 3
+    assert {(ds.Rows, ds.Columns) for ds in map(dcmread, ct)} == {(512, 512)}

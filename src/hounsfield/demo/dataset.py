@@ -175,9 +175,10 @@ def small_instance(i: int, *, patients: int = 100, studies_per_patient: int = 2,
                          "\"series_per_study\" must be positive and \"i\" not negative")
     series_total = patients * studies_per_patient * series_per_study
     series_index, instance_number = i % series_total, i // series_total + 1
-    p = series_index // (studies_per_patient * series_per_study)
-    s = (series_index // series_per_study) % studies_per_patient
-    r = series_index % series_per_study
+    # Patients vary fastest, so the first instances already cover many patients.
+    p = series_index % patients
+    s = (series_index // patients) % studies_per_patient
+    r = series_index // (patients * studies_per_patient)
     patient = small_patient(p, seed)
     year = 2012 + (p * 3 + s * 5) % 14
     study = Study.create(patient, f"{year}{1 + (p + s) % 12:02d}{1 + (p * 7 + s) % 28:02d}",

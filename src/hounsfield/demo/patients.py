@@ -28,7 +28,7 @@ class Patient:
     sex: str
     specific_character_set: str = ""
     issuer_of_patient_id: str = "HOUNSFIELD"
-    other: dict[str, Any] = field(default_factory=dict)
+    other: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def character_set_value(self) -> str | list[str]:
         """Return the (0008,0005) value as pydicom expects it (a list when multi-valued)."""
@@ -56,7 +56,7 @@ class Study:
         """Return a study of ``patient`` whose UID and accession number derive from the
         patient, the seed and ``number`` (so the same inputs give the same study)."""
         uid = demo_uid("study", seed, patient.patient_id, number)
-        accession = f"A{int(uid[5:17]) % 10**9:09d}"
+        accession = f"A{int(uid.rsplit('.', 1)[1]) % 10**9:09d}"
         return cls(study_instance_uid=uid, study_date=study_date, study_time=study_time,
                    accession_number=accession, study_id=str(number),
                    referring_physician_name=referring_physician_name,
