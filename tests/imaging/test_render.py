@@ -361,3 +361,28 @@ def test_wado_uri_region_is_a_normalized_crop(write_file):
     assert bottom_left.shape == (8, 8) and (bottom_left == linear(30, 127.5, 256)).all()
     with pytest.raises(InvalidRequest, match='"region"'):
         render(path, region=(0.5, 0.0, 0.2, 1.0))
+
+
+def test_damaged_pixel_data_is_a_clear_error_not_a_crash(write_file):
+    from pydicom.uid import JPEG2000Lossless
+
+    from hounsfield.errors import HounsfieldError
+
+    ds = build_image(np.zeros((32, 32), np.uint16))
+    ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(range(256)) * 4])
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    with pytest.raises(HounsfieldError, match="cannot be decoded") as caught:
+        render(write_file(ds))
+    assert caught.value.http_status == 500
+
+
+def test_truncated_native_pixel_data(write_file):
+    from hounsfield.errors import HounsfieldError
+
+    path = write_file(build_image(np.zeros((3, 16, 16), np.uint16)))
+    path.write_bytes(path.read_bytes()[:-600])
+    with pytest.raises(HounsfieldError, match="truncated|too few"):
+        render(path, 2)
+    assert render(path, 0).startswith(b"\xff\xd8")  # the intact frames still render

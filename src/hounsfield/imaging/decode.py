@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 from pydicom.pixels.utils import as_pixel_options
-from pydicom.uid import UID, AllTransferSyntaxes, ExplicitVRLittleEndian
+from pydicom.uid import UID, AllTransferSyntaxes, ExplicitVRLittleEndian, JPEGExtended12Bit
 
 from hounsfield.errors import HounsfieldError, NotAcceptable, NotFound
 from hounsfield.imaging.frames import (
@@ -29,6 +29,12 @@ from hounsfield.imaging.frames import (
     read_header,
     transfer_syntax_of,
 )
+
+
+# PS3.5 leaves codecs to implementations; this one is only trusted with well-formed data.
+_LAST_RESORT_PLUGINS = frozenset({"gdcm"})
+# Among the others, the most complete codecs first (Pillow has no signed or >16-bit J2K).
+_PLUGIN_RANK = {"pylibjpeg": 0, "pyjpegls": 0, "pydicom": 1, "pillow": 2}
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,39 @@ def _check_index(ds: Dataset, frame_index: int) -> int:
     return count
 
 
+def preferred_plugins(transfer_syntax_uid: str) -> list[str]:
+    """Installed decoding plugins for a syntax, in the order they are tried.
+
+    GDCM aborts the whole process on some damaged streams (an uncaught C++ exception)
+    where the others raise an error, so it is used only where nothing else can decode:
+    JPEG Lossless, and 12-bit JPEG Extended which Pillow cannot read. Run decoding in
+    the RenderPool, where such a crash costs one worker and one request.
+    """
+    uid = UID(str(transfer_syntax_uid))
+    plugins = sorted(get_decoder(uid).available_plugins,
+                     key=lambda name: (_PLUGIN_RANK.get(name, len(_PLUGIN_RANK)), name))
+    safe = [name for name in plugins if name not in _LAST_RESORT_PLUGINS]
+    if safe and uid != JPEGExtended12Bit:
+        return safe
+    return safe + [name for name in plugins if name in _LAST_RESORT_PLUGINS]
+
+
+def _as_array(decoder: Any, transfer_syntax_uid: UID, frame_index: int, src: Any,
+              **kwargs: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """decoder.as_array trying the plugins in the preferred order."""
+    plugins = preferred_plugins(transfer_syntax_uid) if transfer_syntax_uid.is_compressed \
+        else [""]
+    errors = []
+    for plugin in plugins:
+        try:
+            array, meta = decoder.as_array(src, as_rgb=True, decoding_plugin=plugin, **kwargs)
+            return array, meta
+        except Exception as exc:  # codecs raise many types on damaged streams
+            errors.append(f"{plugin or 'pydicom'}: {exc}")
+    raise HounsfieldError(f"Frame {frame_index + 1} cannot be decoded "
+                          f"({transfer_syntax_uid.name}): {'; '.join(errors)}")
+
+
 def _require_decoder(transfer_syntax_uid: UID) -> Any:
     try:
         decoder = get_decoder(transfer_syntax_uid)
@@ -124,12 +163,7 @@ def _load_from_dataset(ds: Dataset, frame_index: int) -> DecodedFrame:
         raise NotFound("The data set holds no pixel data")
     transfer_syntax_uid = transfer_syntax_of(ds)
     decoder = _require_decoder(transfer_syntax_uid)
-    try:
-        array, meta = decoder.as_array(ds, index=frame_index, as_rgb=True)
-    except (ValueError, RuntimeError, AttributeError, KeyError) as exc:
-        raise HounsfieldError(
-            f"Frame {frame_index + 1} cannot be decoded ({transfer_syntax_uid.name}): {exc}"
-        ) from exc
+    array, meta = _as_array(decoder, transfer_syntax_uid, frame_index, ds, index=frame_index)
     return DecodedFrame(array, ds, str(meta.get("photometric_interpretation")), frame_index)
 
 
@@ -143,11 +177,7 @@ def decode_bytes(data: bytes, header: Dataset, transfer_syntax_uid: UID, frame_i
     options["pixel_keyword"] = {0x7FE00008: "FloatPixelData",
                                 0x7FE00009: "DoubleFloatPixelData"}.get(float_tag or 0,
                                                                        "PixelData")
-    try:
-        array, meta = decoder.as_array(data, index=0, as_rgb=True, **options)
-    except (ValueError, RuntimeError, AttributeError, KeyError) as exc:
-        raise HounsfieldError(
-            f"Frame {frame_index + 1} cannot be decoded ({transfer_syntax_uid.name}): {exc}"
-        ) from exc
+    array, meta = _as_array(decoder, transfer_syntax_uid, frame_index, data, index=0,
+                            **options)
     return DecodedFrame(array, header, str(meta.get("photometric_interpretation")),
                         frame_index)

@@ -20,7 +20,6 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import get_frame
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
     UID,
     DeflatedExplicitVRLittleEndian,
@@ -100,7 +99,7 @@ def read_header(fp: BinaryIO) -> tuple[Dataset, PixelDataLocation | None]:
     """
     try:
         header = dcmread(fp, stop_before_pixels=True)
-    except (InvalidDicomError, EOFError, ValueError, struct.error) as exc:
+    except Exception as exc:  # pydicom raises many types for damaged input
         raise InvalidObject(f"Not a readable DICOM Part 10 object: {exc}") from exc
     transfer_syntax_uid = transfer_syntax_of(header)
     if transfer_syntax_uid == DeflatedExplicitVRLittleEndian:
@@ -120,6 +119,8 @@ def read_header(fp: BinaryIO) -> tuple[Dataset, PixelDataLocation | None]:
         (length,) = struct.unpack(f"{order}L", head[4:8])
     elif head[4:6] in _LONG_VRS:
         more = fp.read(4)
+        if len(more) < 4:
+            raise InvalidObject("The object is truncated in its Pixel Data element header")
         (length,) = struct.unpack(f"{order}L", more)
     else:
         (length,) = struct.unpack(f"{order}H", head[6:8])
@@ -213,7 +214,7 @@ def encapsulated_frame(fp: BinaryIO, ds: Dataset, location: PixelDataLocation, i
         extended = (bytes(ds.ExtendedOffsetTable), bytes(ds.ExtendedOffsetTableLengths))
     try:
         return bytes(get_frame(fp, index, number_of_frames=count, extended_offsets=extended))
-    except (ValueError, struct.error, EOFError) as exc:
+    except Exception as exc:  # damaged item tags or lengths
         raise HounsfieldError(
             f"Frame {index + 1} cannot be found in the encapsulated pixel data: {exc}"
         ) from exc

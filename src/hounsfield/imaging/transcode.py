@@ -37,7 +37,12 @@ from pydicom.uid import (
 from pydicom.valuerep import VR
 
 from hounsfield.errors import HounsfieldError, InvalidObject, NotAcceptable
-from hounsfield.imaging.decode import DecodedFrame, can_decode, decode_bytes
+from hounsfield.imaging.decode import (
+    DecodedFrame,
+    can_decode,
+    decode_bytes,
+    preferred_plugins,
+)
 from hounsfield.imaging.frames import (
     PIXEL_DATA_TAGS,
     Frame,
@@ -177,11 +182,17 @@ def _decompress(ds: Dataset, source_uid: UID) -> None:
     if not can_decode(source_uid):
         raise NotAcceptable(f"Pixel data in {source_uid} ({source_uid.name}) cannot be "
                             "decoded, so it cannot be transcoded")
-    try:
-        ds.decompress(as_rgb=True, generate_instance_uid=False)
-    except Exception as exc:
-        raise HounsfieldError(f"Cannot decode the {source_uid.name} pixel data: {exc}") \
-            from exc
+    errors = []
+    for plugin in preferred_plugins(source_uid):
+        try:
+            # decompress changes the data set only once every frame is decoded
+            ds.decompress(as_rgb=True, generate_instance_uid=False, decoding_plugin=plugin)
+            break
+        except Exception as exc:  # codecs raise many types on damaged streams
+            errors.append(f"{plugin}: {exc}")
+    else:
+        raise HounsfieldError(f"Cannot decode the {source_uid.name} pixel data: "
+                              f"{'; '.join(errors)}")
     if str(source_uid) in _ALWAYS_LOSSY and ds.get("LossyImageCompression") != "01":
         # PS3.3 C.7.6.1.1.5: once lossy compressed, always flagged as such.
         ds.LossyImageCompression = "01"
