@@ -90,3 +90,26 @@ async def run_tool(*args: str, timeout: float = 60) -> tuple[int, str]:
                                                 stderr=subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(errors="replace")
+
+
+async def populate(archive, studies: int = 2, per_study: int = 3,  # type: ignore[no-untyped-def]
+                   prefix: str = "1.2.826.0.1.3680043.10.1447.8") -> list:
+    """Ingest ``studies`` studies of ``per_study`` CT images through the archive core."""
+    from io import BytesIO
+
+    from hounsfield.archive import Origin
+
+    datasets = []
+    for s in range(1, studies + 1):
+        study = f"{prefix}.{s}"
+        series = f"{study}.1"
+        for i in range(1, per_study + 1):
+            ds = make_image(study_instance_uid=study, series_instance_uid=series,
+                            patient_id=f"PAT{s}", patient_name=f"DOE^PATIENT{s}",
+                            instance_number=i, study_date=f"2024010{s % 9 + 1}")
+            buffer = BytesIO()
+            ds.save_as(buffer, enforce_file_format=True)
+            result = await archive.ingest_bytes(buffer.getvalue(), Origin(protocol="import"))
+            assert result.ok, result.reason
+            datasets.append(ds)
+    return datasets

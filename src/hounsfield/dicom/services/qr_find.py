@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def archive_identifier(identifier: Dataset) -> Dataset:
     """The identifier with the DICOM level name IMAGE spelled as the core's INSTANCE."""
     if str(identifier.get("QueryRetrieveLevel", "")).strip().upper() == "IMAGE":
-        identifier = copy.copy(identifier)
+        identifier = copy.deepcopy(identifier)
         identifier.QueryRetrieveLevel = "INSTANCE"
     return identifier
 
