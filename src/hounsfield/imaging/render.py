@@ -172,10 +172,10 @@ def to_image(frame: DecodedFrame, window: Window | None = None) -> Image.Image:
             raise HounsfieldError(f"A {photometric} frame must have one sample per pixel")
         gray = grayscale_to_8bit(array, frame.header, frame.frame_index, window,
                                  photometric=photometric)
-        return Image.fromarray(gray, mode="L")
+        return Image.fromarray(gray)
     if photometric == "PALETTE COLOR":
         rgb = apply_color_lut(array, frame.header)[..., :3]
-        return Image.fromarray(_to_8bit(rgb, 16 if rgb.dtype.itemsize > 1 else 8), mode="RGB")
+        return Image.fromarray(_to_8bit(rgb, 16 if rgb.dtype.itemsize > 1 else 8))
     if photometric in ("YBR_FULL", "YBR_FULL_422"):
         array = convert_color_space(array, photometric, "RGB")
         photometric = "RGB"
@@ -184,7 +184,7 @@ def to_image(frame: DecodedFrame, window: Window | None = None) -> Image.Image:
         if array.ndim != 3 or array.shape[-1] != 3:
             raise HounsfieldError(f"A {photometric} frame must have three samples per pixel")
         bits = int(frame.header.get("BitsStored") or array.dtype.itemsize * 8)
-        return Image.fromarray(_to_8bit(array, bits), mode="RGB")
+        return Image.fromarray(_to_8bit(array, bits))
     raise NotAcceptable(f"Photometric Interpretation {photometric} cannot be rendered")
 
 

@@ -251,7 +251,7 @@ def _compress_jpeg(ds: Dataset, target: UID, quality: int) -> None:
 def _jpeg_frame(frame: np.ndarray, quality: int) -> bytes:
     """One 8-bit grayscale or RGB frame as a JPEG baseline stream."""
     buffer = io.BytesIO()
-    image = Image.fromarray(np.ascontiguousarray(frame), mode="L" if frame.ndim == 2 else "RGB")
+    image = Image.fromarray(np.ascontiguousarray(frame))  # uint8: "L" or "RGB"
     # subsampling 1 is 4:2:2, what YBR_FULL_422 describes (PS3.3 C.7.6.3.1.2).
     image.save(buffer, format="JPEG", quality=quality, subsampling=1)
     return buffer.getvalue()
