@@ -12,8 +12,9 @@ import zlib
 from typing import Any
 
 import orjson
-from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+
+from hounsfield.archive.fastjson import dataset_json
 
 BULKDATA_BASE = "%%HOUNSFIELD_BASE%%"
 BULK_THRESHOLD = 1024
@@ -30,10 +31,10 @@ def to_dicom_json(ds: Dataset, *, study: str, series: str, sop: str,
     that follows the parsed header, if any."""
     base = instance_path(study, series, sop)
 
-    def bulk(elem: DataElement) -> str:
-        return f"{base}/bulkdata/{elem.tag:08X}"
+    def bulk(tag: str) -> str:
+        return f"{base}/bulkdata/{tag}"
 
-    doc = ds.to_json_dict(bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk)
+    doc = dataset_json(ds, bulk, BULK_THRESHOLD)
     # Transfer Syntax UID tells a viewer how frames are encoded (kept from the file meta).
     doc["00020010"] = {"vr": "UI", "Value": [transfer_syntax_uid]}
     if pixel_data is not None:

@@ -71,21 +71,35 @@ def _init_worker(settings: Settings) -> None:
     _core = ArchiveCore(settings, migrate=False)
 
 
-def _ingest_task(task: Task) -> tuple[str, str, str | None, int]:
+Outcome = tuple[str, str, str | None, int]
+BATCH = 32  # files per group commit
+SMALL = 4 * 1024 * 1024  # larger files stream on their own
+
+
+def _ingest_batch(tasks: list[Task]) -> list[Outcome]:
+    """Ingest a batch: small files together in one group commit, large ones streamed."""
     assert _core is not None
-    kind, path, member = task
-    name = f"{path}:{member}" if kind == "zip" else path
     origin = Origin("import")
-    try:
-        if kind == "zip":
-            with zipfile.ZipFile(path) as zf:
-                data = zf.read(member)
-            result = _core.ingest_bytes(data, origin)
-        else:
-            result = _core.ingest_file(path, origin)
-    except OSError as exc:
-        return name, "rejected", f"cannot read: {exc}", 0
-    return name, result.status.value, result.reason, result.size
+    out: list[Outcome] = []
+    small: list[tuple[str, bytes]] = []
+    for kind, path, member in tasks:
+        name = f"{path}:{member}" if kind == "zip" else path
+        try:
+            if kind == "zip":
+                with zipfile.ZipFile(path) as zf:
+                    small.append((name, zf.read(member)))
+            elif os.path.getsize(path) <= SMALL:
+                with open(path, "rb") as fh:
+                    small.append((name, fh.read()))
+            else:
+                result = _core.ingest_file(path, origin)
+                out.append((name, result.status.value, result.reason, result.size))
+        except OSError as exc:
+            out.append((name, "rejected", f"cannot read: {exc}", 0))
+    if small:
+        results = _core.ingestor.ingest_batch([data for _, data in small], origin)
+        out += [(name, r.status.value, r.reason, r.size) for (name, _), r in zip(small, results)]
+    return out
 
 
 def run_import(settings: Settings, paths: list[Path], *, workers: int = 0,
@@ -112,14 +126,17 @@ def run_import(settings: Settings, paths: list[Path], *, workers: int = 0,
         if bar:
             bar.advance(size)
 
-    if workers == 1 or len(tasks) < 8:
+    batches = [tasks[i:i + BATCH] for i in range(0, len(tasks), BATCH)]
+    if workers == 1 or len(batches) < 2:
         _init_worker(settings)
-        for task in tasks:
-            record(_ingest_task(task))
+        for batch in batches:
+            for item in _ingest_batch(batch):
+                record(item)
     else:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:
-            for item in pool.map(_ingest_task, tasks, chunksize=16):
-                record(item)
+            for outcomes in pool.map(_ingest_batch, batches):
+                for item in outcomes:
+                    record(item)
     if bar:
         bar.close()
     summary.seconds = time.perf_counter() - started

@@ -170,6 +170,110 @@ class Ingestor:
             writer.abort()
             raise
 
+    def ingest_batch(self, items: list[bytes], origin: Origin) -> list[IngestResult]:
+        """Keep many whole objects with one group commit: their blobs are made durable
+        together, then indexed in one transaction (``hounsfield import``). Anything that
+        needs a decision (a stored duplicate under an overwrite policy, a Patient ID
+        mismatch, a race with another writer) goes through the one-by-one path."""
+        results: list[IngestResult | None] = [None] * len(items)
+        parsed: dict[int, ParsedInstance] = {}
+        for i, data in enumerate(items):
+            try:
+                parsed[i] = parse_header(io.BytesIO(data), len(data),
+                                         max_header=self.max_header,
+                                         max_element=self.max_element)
+            except HounsfieldError as exc:
+                results[i] = self._rejected(exc)
+            except Exception as exc:
+                results[i] = self._rejected(InvalidObject(f"Unreadable DICOM object: {exc}"))
+        with self.db.read() as conn:
+            stored = records.existing_instances(conn, [p.sop_instance_uid for p in parsed.values()])
+            owners = records.study_patients(conn, {p.study_instance_uid for p in parsed.values()})
+        fast: list[int] = []
+        slow: list[int] = []
+        seen: set[str] = set()
+        for i, p in parsed.items():
+            owner = owners.get(p.study_instance_uid)
+            identity = (p.patient["patient_id"], p.patient["issuer_of_patient_id"])
+            if p.sop_instance_uid in stored and self.duplicates == "keep_first":
+                results[i] = self._result(p, len(items[i]), IngestStatus.DUPLICATE)
+            elif (p.sop_instance_uid in stored or p.sop_instance_uid in seen
+                  or (owner is not None and owner != identity)):
+                slow.append(i)
+            else:
+                fast.append(i)
+                seen.add(p.sop_instance_uid)
+                owners.setdefault(p.study_instance_uid, identity)
+        keys = {i: uuid.uuid4().hex for i in fast}
+        written: list[int] = []
+        try:
+            with self.store.group_commit():
+                for i in fast:
+                    writer = self.store.create(keys[i])
+                    try:
+                        writer.write(items[i])
+                        writer.commit()
+                    except BaseException:
+                        writer.abort()
+                        raise
+                    written.append(i)
+        except (HounsfieldError, OSError) as exc:
+            for i in written:
+                self.store.delete(keys[i])
+            err = exc if isinstance(exc, HounsfieldError) else HounsfieldError(
+                f"Storage failed: {exc}", http_status=503, dimse_status=0xA700)
+            for i in fast:
+                results[i] = self._failed(err, parsed[i])
+            fast = []
+        if fast:
+            rows = [self._rows(parsed[i], keys[i], len(items[i]),
+                               hashlib.sha256(items[i]).hexdigest(), origin) for i in fast]
+            try:
+                with self.db.write() as conn:
+                    for row in rows:
+                        records.insert_instance(conn, **row, event_origin=origin.describe())
+            except Exception:
+                # A race or a bad row: index them one by one, each deciding for itself.
+                log.info("Group index commit failed; indexing one by one", exc_info=True)
+                for i, row in zip(fast, rows):
+                    try:
+                        with self.db.write() as conn:
+                            records.insert_instance(conn, **row, event_origin=origin.describe())
+                        results[i] = self._result(parsed[i], len(items[i]), IngestStatus.STORED)
+                    except IntegrityError:
+                        self.store.delete(keys[i])
+                        results[i] = self._result(parsed[i], len(items[i]),
+                                                  IngestStatus.DUPLICATE)
+                    except Exception as exc:
+                        self.store.delete(keys[i])
+                        results[i] = self._failed(HounsfieldError(
+                            f"Index update failed: {exc}", http_status=503,
+                            dimse_status=0xA700), parsed[i])
+            else:
+                for i in fast:
+                    results[i] = self._result(parsed[i], len(items[i]), IngestStatus.STORED)
+        for i in slow:
+            results[i] = self.ingest_bytes(items[i], origin)
+        done = [r for r in results if r is not None]
+        assert len(done) == len(items)
+        if self.on_stored is not None:
+            for i in fast:
+                r = results[i]
+                if r is not None and r.status is IngestStatus.STORED:
+                    try:
+                        self.on_stored(r)
+                    except Exception:
+                        log.exception("A listener of stored objects failed")
+        return done
+
+    @staticmethod
+    def _result(p: ParsedInstance, size: int, status: IngestStatus) -> IngestResult:
+        return IngestResult(
+            status=status, sop_class_uid=p.sop_class_uid, sop_instance_uid=p.sop_instance_uid,
+            study_instance_uid=p.study_instance_uid, series_instance_uid=p.series_instance_uid,
+            transfer_syntax_uid=p.transfer_syntax_uid, size=size,
+            warning="; ".join(p.warnings) or None)
+
     def index_existing_blob(self, key: str) -> IngestResult:
         """Index a blob that is already stored under ``key`` (``hounsfield reindex``)."""
         origin = Origin("reindex")
@@ -276,8 +380,8 @@ class Ingestor:
                 log.exception("A listener of stored objects failed")
         return result
 
-    def _index(self, parsed: ParsedInstance, blob_key: str, size: int, sha: str,
-               origin: Origin, existing: records.StoredRow | None) -> None:
+    def _rows(self, parsed: ParsedInstance, blob_key: str, size: int, sha: str,
+              origin: Origin) -> dict[str, Any]:
         instance = {
             **parsed.instance, "blob_key": blob_key, "size": size, "sha256": sha,
             "pixel_data_offset": parsed.pixel_data_offset,
@@ -286,12 +390,16 @@ class Ingestor:
             "source_ae_title": (origin.calling_ae or "")[:16],
         }
         series_row = {**parsed.series, "source_ae_title": (origin.calling_ae or "")[:16]}
+        return {"patient": parsed.patient, "study": parsed.study, "series_row": series_row,
+                "instance": instance}
+
+    def _index(self, parsed: ParsedInstance, blob_key: str, size: int, sha: str,
+               origin: Origin, existing: records.StoredRow | None) -> None:
+        row = self._rows(parsed, blob_key, size, sha, origin)
         with self.db.write() as conn:
             if existing is not None:
                 records.delete_instances(conn, [existing.id], event_origin=origin.describe())
-            records.insert_instance(conn, patient=parsed.patient, study=parsed.study,
-                                    series_row=series_row, instance=instance,
-                                    event_origin=origin.describe())
+            records.insert_instance(conn, **row, event_origin=origin.describe())
 
     # --- outcomes -------------------------------------------------------------------------
     @staticmethod

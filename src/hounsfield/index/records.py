@@ -50,6 +50,28 @@ def find_instance(conn: Connection, sop_instance_uid: str) -> StoredRow | None:
     return StoredRow(*row) if row else None
 
 
+def existing_instances(conn: Connection, sop_instance_uids: list[str]) -> set[str]:
+    """Which of these SOP Instance UIDs are already indexed."""
+    found: set[str] = set()
+    for start in range(0, len(sop_instance_uids), 500):
+        chunk = sop_instance_uids[start:start + 500]
+        found.update(conn.execute(select(instances.c.sop_instance_uid)
+                                  .where(instances.c.sop_instance_uid.in_(chunk))).scalars())
+    return found
+
+
+def study_patients(conn: Connection, study_instance_uids: set[str]) -> dict[str, tuple[str, str]]:
+    """The (Patient ID, Issuer) each of these stored studies belongs to."""
+    out: dict[str, tuple[str, str]] = {}
+    uids = sorted(study_instance_uids)
+    for start in range(0, len(uids), 500):
+        rows = conn.execute(select(studies.c.study_instance_uid, studies.c.patient_id,
+                                   studies.c.issuer_of_patient_id)
+                            .where(studies.c.study_instance_uid.in_(uids[start:start + 500])))
+        out.update({r[0]: (r[1], r[2]) for r in rows})
+    return out
+
+
 def study_patient(conn: Connection, study_instance_uid: str) -> tuple[str, str] | None:
     row = conn.execute(select(studies.c.patient_id, studies.c.issuer_of_patient_id)
                        .where(studies.c.study_instance_uid == study_instance_uid)).first()

@@ -7,10 +7,12 @@ DICOM. The protocol is synchronous: the asyncio archive calls it through threads
 
 from __future__ import annotations
 
+import contextlib
+
 import re
 from dataclasses import dataclass
 from types import TracebackType
-from typing import BinaryIO, Iterable, Iterator, Protocol, Self, runtime_checkable
+from typing import BinaryIO, ContextManager, Iterable, Iterator, Protocol, Self, runtime_checkable
 
 from hounsfield.errors import InvalidRequest
 
@@ -104,6 +106,10 @@ class BlobStore(Protocol):
         """The blob's file path when it is a plain local file (filesystem store), else None."""
         ...
 
+    def group_commit(self) -> ContextManager[None]:
+        """Commits in this block may be made durable together at its end."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -184,6 +190,11 @@ class StoreBase:
 
     def read_bytes(self, key: str) -> bytes:
         return b"".join(self.read(key))
+
+    def group_commit(self) -> ContextManager[None]:
+        """A block whose commits may be made durable together when it ends (a group
+        commit); stores whose every commit is already cheap and durable do nothing."""
+        return contextlib.nullcontext()
 
     def __enter__(self) -> Self:
         return self
