@@ -22,7 +22,9 @@ from hounsfield.errors import NotAcceptable
 from hounsfield.imaging.frames import extract_frames
 from hounsfield.imaging.transcode import (
     can_transcode,
+    choose_transfer_syntax,
     encodable_transfer_syntaxes,
+    limitation,
     transcode,
     transcode_frames,
 )
@@ -214,3 +216,24 @@ def test_frames_jpeg_from_16_bit_is_not_acceptable(write_file):
     ds, _ = ct_image(frames=1)
     with pytest.raises(NotAcceptable, match="8-bit"):
         transcode_frames(write_file(ds), [1], JPEGBaseline8Bit)
+
+
+def test_choose_transfer_syntax():
+    ct, _ = ct_image()  # 16-bit, 40 x 36
+    small, _ = ct_image(rows=16, columns=16)
+    j2k = str(JPEG2000Lossless)
+    explicit = str(ExplicitVRLittleEndian)
+    baseline = str(JPEGBaseline8Bit)
+    # stored syntax accepted, or anything goes
+    assert choose_transfer_syntax(j2k, [explicit, j2k]) == j2k
+    assert choose_transfer_syntax(j2k, ["*"]) == j2k
+    # otherwise the receiver's order, lossless first
+    assert choose_transfer_syntax(j2k, [baseline, str(RLELossless), explicit]) == RLELossless
+    assert choose_transfer_syntax(explicit, [baseline]) == baseline
+    # the image decides what it fits in
+    assert choose_transfer_syntax(explicit, [baseline], ct) is None
+    assert choose_transfer_syntax(explicit, [j2k, str(JPEGLSLossless)], small) == JPEGLSLossless
+    assert choose_transfer_syntax(MPEG2, [explicit]) is None
+    assert limitation(ct, baseline) and "8-bit" in limitation(ct, baseline)
+    assert limitation(small, j2k) and "32x32" in limitation(small, j2k)
+    assert limitation(ct, explicit) is None

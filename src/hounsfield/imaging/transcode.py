@@ -10,6 +10,7 @@ Lossy Image Compression (PS3.3 C.7.6.1.1.5) when the result is lossy.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from functools import cache
 
 import numpy as np
@@ -71,6 +72,9 @@ DEFAULT_JPEG_QUALITY = 90
 # Syntaxes whose streams are lossy by definition (JPEG processes 1, 2 and 4); JPEG-LS
 # near-lossless and JPEG 2000 may be either, so they say nothing on their own.
 _ALWAYS_LOSSY = frozenset({str(JPEGBaseline8Bit), str(JPEGExtended12Bit)})
+# Photometric interpretations an 8-bit JPEG can carry, with their samples per pixel.
+_JPEG_PHOTOMETRIC = {"MONOCHROME1": 1, "MONOCHROME2": 1, "RGB": 3, "YBR_FULL": 3,
+                     "YBR_FULL_422": 3}
 # openjpeg encodes 6 resolution levels, so each side needs at least 2**5 pixels.
 _J2K_MIN_SIDE = 32
 
@@ -98,6 +102,54 @@ def can_transcode(source_transfer_syntax_uid: str, target_transfer_syntax_uid: s
     if source == target:
         return True
     return can_decode(source) and target in encodable_transfer_syntaxes()
+
+
+def limitation(header: Dataset, target_transfer_syntax_uid: str) -> str | None:
+    """Why this image cannot be written in the target syntax, or None if it can.
+
+    Checks what the header decides (bit depth, size, photometric interpretation); the
+    syntax-level check is ``can_transcode``.
+    """
+    target = UID(str(target_transfer_syntax_uid))
+    if str(target) in NATIVE_TARGETS or "Rows" not in header:
+        return None
+    if "FloatPixelData" in header or "DoubleFloatPixelData" in header:
+        return f"Float pixel data cannot be compressed to {target.name}"
+    bits_allocated = int(header.get("BitsAllocated") or 0)
+    if bits_allocated == 1:
+        return f"1-bit pixel data cannot be compressed to {target.name}"
+    if str(target) in _JPEG_TARGETS:
+        if bits_allocated != 8 or int(header.get("PixelRepresentation") or 0) != 0:
+            return (f"{target.name} holds 8-bit unsigned samples only; this image has Bits "
+                    f"Allocated {bits_allocated} and Pixel Representation "
+                    f"{header.get('PixelRepresentation', 0)}")
+        photometric = str(header.get("PhotometricInterpretation", ""))
+        if photometric not in _JPEG_PHOTOMETRIC:
+            return f"{target.name} cannot hold {photometric} pixel data"
+    if _PYDICOM_TARGETS.get(str(target)) == JPEG2000Lossless:
+        rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
+        if min(rows, columns) < _J2K_MIN_SIDE:
+            return (f"{target.name} needs images of at least {_J2K_MIN_SIDE}x{_J2K_MIN_SIDE} "
+                    f"pixels; this one is {columns}x{rows}")
+    return None
+
+
+def choose_transfer_syntax(source_transfer_syntax_uid: str, acceptable: Iterable[str],
+                           header: Dataset | None = None) -> str | None:
+    """The syntax to send an object in, given what the receiver accepts, in its order.
+
+    The stored syntax when accepted (or ``*``); else the first acceptable syntax this
+    server can produce, lossless ones before lossy ones; None when there is none. With
+    ``header``, syntaxes this particular image cannot be written in are skipped.
+    """
+    source = str(source_transfer_syntax_uid)
+    offered = [str(uid) for uid in acceptable]
+    if source in offered or "*" in offered:
+        return source
+    candidates = [uid for uid in offered if can_transcode(source, uid)
+                  and (header is None or limitation(header, uid) is None)]
+    lossless = [uid for uid in candidates if uid not in _ALWAYS_LOSSY]
+    return (lossless or candidates or [None])[0]
 
 
 def transcode(source: Source, target_transfer_syntax_uid: str, *,
@@ -131,13 +183,13 @@ def transcode(source: Source, target_transfer_syntax_uid: str, *,
         raise NotAcceptable(
             f"Cannot produce {target} ({target.name}): this server writes "
             f"{', '.join(sorted(encodable_transfer_syntaxes()))}")
+    reason = limitation(ds, target)
+    if reason:
+        raise NotAcceptable(reason)
     if source_uid.is_encapsulated:
         _decompress(ds, source_uid)
     if str(target) in NATIVE_TARGETS:
-        ds.file_meta.TransferSyntaxUID = target
         return _write(ds, target)
-    if pixel_tag != 0x7FE00010:
-        raise NotAcceptable(f"Float pixel data cannot be compressed to {target.name}")
     if str(target) in _JPEG_TARGETS:
         _compress_jpeg(ds, target, jpeg_quality)
     else:
@@ -200,11 +252,6 @@ def _decompress(ds: Dataset, source_uid: UID) -> None:
 
 def _compress_pydicom(ds: Dataset, target: UID) -> None:
     encoder_uid = _PYDICOM_TARGETS[str(target)]
-    if encoder_uid == JPEG2000Lossless and min(int(ds.Rows), int(ds.Columns)) < _J2K_MIN_SIDE:
-        raise NotAcceptable(f"{target.name} needs images of at least {_J2K_MIN_SIDE}x"
-                            f"{_J2K_MIN_SIDE} pixels; this one is {ds.Columns}x{ds.Rows}")
-    if int(ds.BitsAllocated) == 1:
-        raise NotAcceptable(f"1-bit pixel data cannot be compressed to {target.name}")
     options = {"jls_error": 0} if encoder_uid == JPEGLSNearLossless else {}
     try:
         ds.compress(encoder_uid, generate_instance_uid=False, **options)
@@ -217,14 +264,9 @@ def _compress_jpeg(ds: Dataset, target: UID, quality: int) -> None:
     """8-bit JPEG (PS3.5 A.4.1) through Pillow; RGB becomes YBR_FULL_422 (PS3.5 8.2.1)."""
     samples = int(ds.get("SamplesPerPixel", 1))
     photometric = str(ds.PhotometricInterpretation)
-    if int(ds.BitsAllocated) != 8 or int(ds.get("PixelRepresentation", 0)) != 0:
-        raise NotAcceptable(
-            f"{target.name} holds 8-bit unsigned samples only; this image has Bits "
-            f"Allocated {ds.BitsAllocated} and Pixel Representation "
-            f"{ds.get('PixelRepresentation', 0)}")
-    if (samples, photometric) not in {(1, "MONOCHROME1"), (1, "MONOCHROME2"), (3, "RGB"),
-                                      (3, "YBR_FULL"), (3, "YBR_FULL_422")}:
-        raise NotAcceptable(f"{target.name} cannot hold {photometric} pixel data")
+    if samples != _JPEG_PHOTOMETRIC.get(photometric):
+        raise NotAcceptable(f"{target.name} cannot hold {photometric} pixel data with "
+                            f"{samples} samples per pixel")
     frames = pixel_array(ds, raw=True)  # raw: colour stays as stored, converted below
     count = int(ds.get("NumberOfFrames", 1) or 1)
     if count == 1:
@@ -321,20 +363,15 @@ def _encode_frame(frame: DecodedFrame, target: UID, jpeg_quality: int) -> bytes:
         if int(header.BitsAllocated) == 1:
             return pack_bits(array, pad=False)
         return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-    rows, columns = array.shape[:2]
+    reason = limitation(header, target)
+    if reason:
+        raise NotAcceptable(reason)
     if str(target) in _JPEG_TARGETS:
-        if array.dtype != np.uint8 or array.ndim not in (2, 3):
-            raise NotAcceptable(f"{target.name} holds 8-bit unsigned samples only")
         if frame.photometric_interpretation not in ("MONOCHROME1", "MONOCHROME2", "RGB"):
             raise NotAcceptable(f"{target.name} cannot hold "
                                 f"{frame.photometric_interpretation} pixel data")
         return _jpeg_frame(array, jpeg_quality)
     encoder_uid = _PYDICOM_TARGETS[str(target)]
-    if encoder_uid == JPEG2000Lossless and min(rows, columns) < _J2K_MIN_SIDE:
-        raise NotAcceptable(f"{target.name} needs images of at least {_J2K_MIN_SIDE}x"
-                            f"{_J2K_MIN_SIDE} pixels; this one is {columns}x{rows}")
-    if int(header.BitsAllocated) == 1:
-        raise NotAcceptable(f"1-bit pixel data cannot be compressed to {target.name}")
     options = as_pixel_options(header, number_of_frames=1, planar_configuration=0,
                                photometric_interpretation=frame.photometric_interpretation)
     options.pop("extended_offsets", None)
