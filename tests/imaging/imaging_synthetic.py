@@ -9,7 +9,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import set_pixel_data
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 
 def build_image(pixels: np.ndarray, photometric: str = "MONOCHROME2", *,
@@ -22,7 +22,7 @@ def build_image(pixels: np.ndarray, photometric: str = "MONOCHROME2", *,
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = sop_class_uid
+    ds.file_meta.MediaStorageSOPClassUID = UID(sop_class_uid)
     ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.SOPClassUID = sop_class_uid
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID

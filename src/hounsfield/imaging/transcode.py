@@ -149,7 +149,8 @@ def choose_transfer_syntax(source_transfer_syntax_uid: str, acceptable: Iterable
     candidates = [uid for uid in offered if can_transcode(source, uid)
                   and (header is None or limitation(header, uid) is None)]
     lossless = [uid for uid in candidates if uid not in _ALWAYS_LOSSY]
-    return (lossless or candidates or [None])[0]
+    chosen = lossless or candidates
+    return chosen[0] if chosen else None
 
 
 def transcode(source: Source, target_transfer_syntax_uid: str, *,
@@ -252,9 +253,9 @@ def _decompress(ds: Dataset, source_uid: UID) -> None:
 
 def _compress_pydicom(ds: Dataset, target: UID) -> None:
     encoder_uid = _PYDICOM_TARGETS[str(target)]
-    options = {"jls_error": 0} if encoder_uid == JPEGLSNearLossless else {}
+    jls_error = 0 if encoder_uid == JPEGLSNearLossless else None
     try:
-        ds.compress(encoder_uid, generate_instance_uid=False, **options)
+        ds.compress(encoder_uid, generate_instance_uid=False, jls_error=jls_error)
     except (ValueError, RuntimeError) as exc:
         raise NotAcceptable(f"Cannot compress this image to {target.name}: {exc}") from exc
     ds.file_meta.TransferSyntaxUID = target
