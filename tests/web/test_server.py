@@ -58,3 +58,36 @@ async def test_stats_follow_the_archive(sqlite_settings):
         assert r.json()["instances"] == 1 and r.json()["studies"] == 1
     finally:
         await archive.close()
+
+
+async def test_pages_are_served_with_security_headers_and_caching(sqlite_settings):
+    from hounsfield.web.pages import STATIC
+
+    if not (STATIC / "index.html").is_file():
+        pytest.skip("web pages are not built (npm missing)")
+    archive = await Archive.open(sqlite_settings)
+    try:
+        app = create_app(sqlite_settings, archive)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as client:
+            r = await client.get("/")
+            assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+            assert "'wasm-unsafe-eval'" in r.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+            assert r.headers["cache-control"] == "no-cache"
+            assets = sorted(p.name for p in (STATIC / "assets").iterdir())
+            js = next(a for a in assets if a.endswith(".js"))
+            r = await client.get(f"/assets/{js}")
+            assert r.status_code == 200 and "javascript" in r.headers["content-type"]
+            assert "immutable" in r.headers["cache-control"]
+            wasm = [p for p in STATIC.rglob("*.wasm")]
+            if wasm:
+                r = await client.get("/" + str(wasm[0].relative_to(STATIC)))
+                assert r.headers["content-type"] == "application/wasm"
+            # Client-side routes get the page; unknown API paths do not.
+            assert (await client.get("/viewer")).status_code == 200
+            assert (await client.get("/api/nothing")).status_code == 404
+            assert (await client.get("/../../etc/passwd")).status_code in (200, 404)
+            assert "root:" not in (await client.get("/..%2f..%2fetc/passwd")).text
+    finally:
+        await archive.close()

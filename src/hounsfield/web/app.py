@@ -48,3 +48,6 @@ def _mount_optional_parts(app: FastAPI, settings: Settings, archive: Archive) ->
         dicomweb_router = None
     if dicomweb_router is not None:
         dicomweb_router.mount(app, settings, archive)
+    from hounsfield.web.pages import mount_pages
+
+    mount_pages(app)  # last: its catch-all route must not shadow the others
