@@ -386,3 +386,15 @@ def test_truncated_native_pixel_data(write_file):
     with pytest.raises(HounsfieldError, match="truncated|too few"):
         render(path, 2)
     assert render(path, 0).startswith(b"\xff\xd8")  # the intact frames still render
+
+
+def test_an_object_without_pixels_cannot_be_rendered(write_file):
+    ds = build_image(np.zeros((4, 4), np.uint8))
+    for keyword in ("PixelData", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
+                    "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation"):
+        delattr(ds, keyword)
+    path = write_file(ds)
+    with pytest.raises(NotAcceptable, match="no pixel data"):
+        render(path)
+    with pytest.raises(NotAcceptable, match="no pixel data"):
+        thumbnail(path)

@@ -20,6 +20,7 @@ from pydicom.uid import UID, AllTransferSyntaxes, ExplicitVRLittleEndian, JPEGEx
 from hounsfield.errors import HounsfieldError, NotAcceptable, NotFound
 from hounsfield.imaging.frames import (
     PIXEL_DATA_TAGS,
+    NoPixelData,
     Source,
     encapsulated_frame,
     frames_from_whole,
@@ -101,7 +102,7 @@ def load_frame(source: Dataset | Source, frame_index: int) -> DecodedFrame:
 def _check_index(ds: Dataset, frame_index: int) -> int:
     count = frame_count(ds)
     if count == 0:
-        raise NotFound("The instance has no pixel data")
+        raise NoPixelData("The instance has no pixel data")
     if not 0 <= frame_index < count:
         raise NotFound(f"Frame {frame_index + 1} does not exist: the instance has {count} "
                        f"frame{'s' if count != 1 else ''}")
@@ -160,7 +161,7 @@ def _require_decoder(transfer_syntax_uid: UID) -> Any:
 def _load_from_dataset(ds: Dataset, frame_index: int) -> DecodedFrame:
     _check_index(ds, frame_index)
     if not any(tag in ds for tag in PIXEL_DATA_TAGS):
-        raise NotFound("The data set holds no pixel data")
+        raise NoPixelData("The data set holds no pixel data")
     transfer_syntax_uid = transfer_syntax_of(ds)
     decoder = _require_decoder(transfer_syntax_uid)
     array, meta = _as_array(decoder, transfer_syntax_uid, frame_index, ds, index=frame_index)

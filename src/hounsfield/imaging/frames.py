@@ -39,6 +39,10 @@ _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
 
+class NoPixelData(NotFound):
+    """The object holds no image (a report, a document, a presentation state)."""
+
+
 @dataclass(frozen=True)
 class Frame:
     """One frame's bitstream and the transfer syntax it is encoded in.
@@ -167,7 +171,7 @@ def extract_frames(source: Source, frame_numbers: list[int]) -> list[Frame]:
         header, location = read_header(fp)
         count = frame_count(header)
         if count == 0:
-            raise NotFound("The instance has no pixel data, so it has no frames")
+            raise NoPixelData("The instance has no pixel data, so it has no frames")
         for number in frame_numbers:
             if not 1 <= number <= count:
                 raise NotFound(f"Frame {number} does not exist: the instance has {count} "
@@ -189,7 +193,7 @@ def frames_from_whole(fp: BinaryIO, header: Dataset, transfer_syntax_uid: UID,
     ds = dcmread(fp)
     tag = next((t for t in PIXEL_DATA_TAGS if t in ds), None)
     if tag is None:
-        raise NotFound("The instance has no pixel data, so it has no frames")
+        raise NoPixelData("The instance has no pixel data, so it has no frames")
     value = ds[tag].value
     if transfer_syntax_uid.is_encapsulated:
         count = frame_count(ds)

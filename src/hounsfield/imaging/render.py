@@ -20,7 +20,13 @@ from pydicom.pixels.processing import apply_color_lut, convert_color_space
 
 from hounsfield.errors import HounsfieldError, InvalidRequest, NotAcceptable
 from hounsfield.imaging.decode import DecodedFrame, load_frame
-from hounsfield.imaging.frames import Source, frame_count, open_source, read_header
+from hounsfield.imaging.frames import (
+    NoPixelData,
+    Source,
+    frame_count,
+    open_source,
+    read_header,
+)
 
 # (center, width, function); function is LINEAR, LINEAR_EXACT or SIGMOID (PS3.3 C.11.2.1.3)
 Window = tuple[float, float, str]
@@ -50,7 +56,11 @@ def render(source: Dataset | Source, frame_index: int = 0, *,
     quality = check_quality(quality)
     if window is not None:
         window = check_window(window)
-    frame = load_frame(source, frame_index)
+    try:
+        frame = load_frame(source, frame_index)
+    except NoPixelData as exc:
+        # No image, so no rendered media type can represent it: 406, not 404.
+        raise NotAcceptable(f"{exc.message}: it cannot be rendered as {media_type}") from exc
     image = to_image(frame, window)
     if region is not None:
         image = _crop_normalized(image, region)
