@@ -40,6 +40,27 @@ EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 # Transfer syntaxes for command-like data sets (identifiers) of Verification and Q/R.
 QUERY_TRANSFER_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 
+UNCOMPRESSED_SYNTAXES = QUERY_TRANSFER_SYNTAXES
+
+# Storage SOP classes an SCU proposes when it cannot know in advance what will come (C-GET
+# from the command line): the everyday imaging and document classes (PS3.4 B.5).
+COMMON_STORAGE = (
+    "1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1",
+    "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.1.2.1", "1.2.840.10008.5.1.4.1.1.1.3",
+    "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.3.1",
+    "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.6.1",
+    "1.2.840.10008.5.1.4.1.1.6.2", "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1",
+    "1.2.840.10008.5.1.4.1.1.7.2", "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4",
+    "1.2.840.10008.5.1.4.1.1.11.1", "1.2.840.10008.5.1.4.1.1.11.2", "1.2.840.10008.5.1.4.1.1.12.1",
+    "1.2.840.10008.5.1.4.1.1.12.1.1", "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.13.1.1",
+    "1.2.840.10008.5.1.4.1.1.13.1.3", "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.66",
+    "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.77.1.4", "1.2.840.10008.5.1.4.1.1.88.11",
+    "1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.59",
+    "1.2.840.10008.5.1.4.1.1.88.67", "1.2.840.10008.5.1.4.1.1.104.1", "1.2.840.10008.5.1.4.1.1.128",
+    "1.2.840.10008.5.1.4.1.1.130", "1.2.840.10008.5.1.4.1.1.481.1", "1.2.840.10008.5.1.4.1.1.481.2",
+    "1.2.840.10008.5.1.4.1.1.481.3", "1.2.840.10008.5.1.4.1.1.481.5",
+)
+
 # Names that look like storage but are not Storage Service Class SOP classes (PS3.4 B.5).
 _NOT_STORAGE = ("Commitment", "Media Storage Directory", "Stored Print", "Hardcopy")
 
@@ -68,6 +89,13 @@ def is_storage(uid: str, accept_unknown: bool) -> bool:
         return True
     return accept_unknown and uid not in known_sop_classes() and uid not in QUERY_RETRIEVE \
         and uid != VERIFICATION
+
+
+def all_transfer_syntaxes() -> list[str]:
+    """Every transfer syntax pydicom knows, uncompressed ones first."""
+    from pydicom.uid import AllTransferSyntaxes
+    rest = [str(ts) for ts in AllTransferSyntaxes if str(ts) not in UNCOMPRESSED_SYNTAXES]
+    return list(UNCOMPRESSED_SYNTAXES) + rest
 
 
 def is_transfer_syntax(uid: str) -> bool:
