@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -32,14 +32,6 @@ class StoredRow:
     blob_key: str
     sha256: str
     size: int
-
-
-def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], keys: list[str]) -> None:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=keys))
-    else:
-        conn.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())
 
 
 def find_instance(conn: Connection, sop_instance_uid: str) -> StoredRow | None:
@@ -86,76 +78,86 @@ def _split(value: str) -> set[str]:
     return {v for v in value.split("\\") if v}
 
 
+# Statements built once: building SQLAlchemy constructs per call costs more than running them.
+_B = bindparam
+_PATIENT_KEYS = ["patient_id", "issuer_of_patient_id"]
+_INS_PATIENT = {
+    "postgresql": pg_insert(patients).on_conflict_do_nothing(index_elements=_PATIENT_KEYS),
+    "sqlite": sqlite_insert(patients).on_conflict_do_nothing(),
+}
+_SEL_PATIENT = select(patients.c.id).where(
+    patients.c.patient_id == _B("b_pid"),
+    patients.c.issuer_of_patient_id == _B("b_issuer")).with_for_update()
+_SEL_STUDY = select(studies.c.id, studies.c.patient_pk, studies.c.modalities_in_study,
+                    studies.c.sop_classes_in_study).where(
+    studies.c.study_instance_uid == _B("b_uid")).with_for_update()
+_SEL_SERIES = select(series.c.id).where(
+    series.c.series_instance_uid == _B("b_uid")).with_for_update()
+_INS_STUDY = insert(studies).returning(studies.c.id)
+_INS_SERIES = insert(series).returning(series.c.id)
+_INS_INSTANCE = insert(instances).returning(instances.c.id)
+_INS_EVENT = insert(events)
+_UPD_SERIES = update(series).where(series.c.id == _B("b_pk")).values(
+    num_instances=series.c.num_instances + 1, size_bytes=series.c.size_bytes + _B("b_size"),
+    updated_at=_B("b_t"))
+_UPD_STUDY = update(studies).where(studies.c.id == _B("b_pk")).values(
+    num_instances=studies.c.num_instances + 1, size_bytes=studies.c.size_bytes + _B("b_size"),
+    num_series=studies.c.num_series + _B("b_new_series"),
+    modalities_in_study=_B("b_modalities"), sop_classes_in_study=_B("b_classes"),
+    updated_at=_B("b_t"))
+_UPD_PATIENT = update(patients).where(patients.c.id == _B("b_pk")).values(
+    num_instances=patients.c.num_instances + 1, size_bytes=patients.c.size_bytes + _B("b_size"),
+    num_series=patients.c.num_series + _B("b_new_series"),
+    num_studies=patients.c.num_studies + _B("b_new_study"), updated_at=_B("b_t"))
+
+
 def insert_instance(conn: Connection, *, patient: dict[str, Any], study: dict[str, Any],
                     series_row: dict[str, Any], instance: dict[str, Any],
                     event_origin: str) -> int:
     """Index one instance (creating its patient, study and series as needed); returns its id."""
     t = now()
-    # Patient
-    _insert_ignore(conn, patients, {**patient, "created_at": t, "updated_at": t},
-                   ["patient_id", "issuer_of_patient_id"])
-    patient_pk = conn.execute(
-        select(patients.c.id).where(and_(
-            patients.c.patient_id == patient["patient_id"],
-            patients.c.issuer_of_patient_id == patient["issuer_of_patient_id"]))
-        .with_for_update()).scalar_one()
-    # Study: a study keeps the patient it first arrived with.
-    st = conn.execute(select(studies.c.id, studies.c.patient_pk, studies.c.modalities_in_study,
-                             studies.c.sop_classes_in_study)
-                      .where(studies.c.study_instance_uid == study["study_instance_uid"])
-                      .with_for_update()).first()
+    conn.execute(_INS_PATIENT[conn.dialect.name], {**patient, "created_at": t, "updated_at": t})
+    patient_pk = conn.execute(_SEL_PATIENT, {"b_pid": patient["patient_id"],
+                                             "b_issuer": patient["issuer_of_patient_id"]}).scalar_one()
+    # A study keeps the patient it first arrived with.
+    st = conn.execute(_SEL_STUDY, {"b_uid": study["study_instance_uid"]}).first()
     new_study = st is None
     if new_study:
-        study_pk = conn.execute(insert(studies).values(
+        study_pk = conn.execute(_INS_STUDY, {
             **study, **{k: patient[k] for k in ("patient_id", "issuer_of_patient_id",
                                                  "patient_name", "patient_name_search",
                                                  "patient_birth_date", "patient_sex")},
-            patient_pk=patient_pk, created_at=t, updated_at=t).returning(studies.c.id)).scalar_one()
-        modalities, sop_classes = set(), set()
+            "patient_pk": patient_pk, "created_at": t, "updated_at": t}).scalar_one()
+        modalities: set[str] = set()
+        sop_classes: set[str] = set()
     else:
         study_pk, patient_pk = st[0], st[1]
         modalities, sop_classes = _split(st[2]), _split(st[3])
-    # Series
-    se = conn.execute(select(series.c.id).where(
-        series.c.series_instance_uid == series_row["series_instance_uid"])
-        .with_for_update()).first()
+    se = conn.execute(_SEL_SERIES, {"b_uid": series_row["series_instance_uid"]}).first()
     new_series = se is None
     if new_series:
-        series_pk = conn.execute(insert(series).values(
-            **series_row, study_pk=study_pk, created_at=t, updated_at=t)
-            .returning(series.c.id)).scalar_one()
+        series_pk = conn.execute(_INS_SERIES, {**series_row, "study_pk": study_pk,
+                                               "created_at": t, "updated_at": t}).scalar_one()
     else:
         series_pk = se[0]
-    instance_pk = conn.execute(insert(instances).values(
-        **instance, series_pk=series_pk, received_at=t).returning(instances.c.id)).scalar_one()
-
+    instance_pk = conn.execute(_INS_INSTANCE, {**instance, "series_pk": series_pk,
+                                               "received_at": t}).scalar_one()
     size = instance["size"]
-    conn.execute(update(series).where(series.c.id == series_pk).values(
-        num_instances=series.c.num_instances + 1, size_bytes=series.c.size_bytes + size,
-        updated_at=t))
-    study_values: dict[str, Any] = {
-        "num_instances": studies.c.num_instances + 1,
-        "size_bytes": studies.c.size_bytes + size, "updated_at": t}
-    if new_series:
-        study_values["num_series"] = studies.c.num_series + 1
-    if series_row["modality"] and series_row["modality"] not in modalities:
-        study_values["modalities_in_study"] = _join(modalities | {series_row["modality"]})
-    if instance["sop_class_uid"] not in sop_classes:
-        study_values["sop_classes_in_study"] = _join(sop_classes | {instance["sop_class_uid"]})
-    conn.execute(update(studies).where(studies.c.id == study_pk).values(**study_values))
-    patient_values: dict[str, Any] = {
-        "num_instances": patients.c.num_instances + 1,
-        "size_bytes": patients.c.size_bytes + size, "updated_at": t}
-    if new_series:
-        patient_values["num_series"] = patients.c.num_series + 1
-    if new_study:
-        patient_values["num_studies"] = patients.c.num_studies + 1
-    conn.execute(update(patients).where(patients.c.id == patient_pk).values(**patient_values))
-    conn.execute(insert(events).values(
-        event_type="instance.stored", patient_id=patient["patient_id"],
-        study_instance_uid=study["study_instance_uid"],
-        series_instance_uid=series_row["series_instance_uid"],
-        sop_instance_uid=instance["sop_instance_uid"], origin=event_origin[:128], created_at=t))
+    conn.execute(_UPD_SERIES, {"b_pk": series_pk, "b_size": size, "b_t": t})
+    conn.execute(_UPD_STUDY, {
+        "b_pk": study_pk, "b_size": size, "b_new_series": int(new_series), "b_t": t,
+        "b_modalities": _join(modalities | ({series_row["modality"]} if series_row["modality"]
+                                            else set())),
+        "b_classes": _join(sop_classes | {instance["sop_class_uid"]})})
+    conn.execute(_UPD_PATIENT, {"b_pk": patient_pk, "b_size": size,
+                                "b_new_series": int(new_series),
+                                "b_new_study": int(new_study), "b_t": t})
+    conn.execute(_INS_EVENT, {
+        "event_type": "instance.stored", "patient_id": patient["patient_id"],
+        "study_instance_uid": study["study_instance_uid"],
+        "series_instance_uid": series_row["series_instance_uid"],
+        "sop_instance_uid": instance["sop_instance_uid"], "origin": event_origin[:128],
+        "created_at": t})
     return int(instance_pk)
 
 
