@@ -141,7 +141,8 @@ class MultipartParser:
                                      "bytes of headers")
             return False
         headers: dict[str, str] = {}
-        for line in bytes(buf[:end]).decode("latin-1").split("\r\n"):
+        lines = bytes(buf[:end]).decode("latin-1").split("\r\n") if end else []
+        for line in lines:
             name, sep, value = line.partition(":")
             if not sep:
                 raise InvalidRequest(f"Malformed multipart part header {line!r}")

@@ -13,7 +13,7 @@ from pydicom.uid import UID
 
 from hounsfield.dicomweb.accept import MediaRange
 from hounsfield.errors import NotAcceptable
-from hounsfield.imaging.transcode import can_transcode
+from hounsfield.imaging.transcode import choose_transfer_syntax
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
@@ -53,12 +53,7 @@ class DicomChoice:
 
     def target_for(self, stored: str) -> str | None:
         """The syntax to send an object stored in ``stored`` in; None if impossible."""
-        for syntax in self.syntaxes:
-            if syntax == AS_STORED or syntax == stored:
-                return stored
-            if can_transcode(stored, syntax):
-                return syntax
-        return None
+        return choose_transfer_syntax(stored, self.syntaxes)
 
 
 def choose_dicom(ranges: list[MediaRange], *, single_instance: bool) -> DicomChoice:
