@@ -71,7 +71,8 @@ def index_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(tmp_path, index_backend, request) -> Settings:
     """Settings for an archive in a temporary folder, on each index database."""
-    overrides: dict[str, object] = {"data_dir": str(tmp_path / "data")}
+    # Access control is tested on its own (tests/auth, tests/web); elsewhere it is off.
+    overrides: dict[str, object] = {"data_dir": str(tmp_path / "data"), "auth__enabled": False}
     if index_backend == "postgres":
         url = request.getfixturevalue("postgres_url")
         _truncate(url)
@@ -82,4 +83,4 @@ def settings(tmp_path, index_backend, request) -> Settings:
 @pytest.fixture
 def sqlite_settings(tmp_path) -> Settings:
     """Settings for an archive on SQLite only (for tests that are not about the index)."""
-    return load_settings(environ={}, data_dir=str(tmp_path / "data"))
+    return load_settings(environ={}, data_dir=str(tmp_path / "data"), auth__enabled=False)

@@ -161,3 +161,30 @@ def test_delete_keeps_counters_right(core):
     keys = set(core.store.list())
     assert ref1.blob_key not in keys and ref2.blob_key not in keys
     assert core.stats()["instances"] == 2 and len(keys) == 2
+
+
+async def test_access_scope_limits_search_retrieve_and_delete(core):
+    from hounsfield.archive import Archive
+    from hounsfield.archive.access import Scope, current_scope
+
+    archive = Archive(core, __import__("concurrent.futures").futures.ThreadPoolExecutor(2))
+    token = current_scope.set(Scope(referring_physician_names=frozenset({"HOUSE^GREGORY"}),
+                                    study_instance_uids=frozenset({STUDY_C})))
+    try:
+        docs = await archive.search(Query(QueryLevel.STUDY))
+        assert {d["0020000D"]["Value"][0] for d in docs} == {STUDY_B, STUDY_C}
+        patients_seen = await archive.search(Query(QueryLevel.PATIENT))
+        assert sorted(d["00100020"]["Value"][0] for d in patients_seen) == ["P2", "P3"]
+        assert await archive.instances(STUDY_A) == []
+        assert len(await archive.instances(STUDY_B)) == 1
+        series_docs = await archive.search(Query(QueryLevel.SERIES).add("StudyInstanceUID", STUDY_A))
+        assert series_docs == []
+        from hounsfield.errors import NotFound
+        with pytest.raises(NotFound):
+            await archive.delete(STUDY_A)
+        current_scope.set(Scope())  # no grants at all: nothing is visible
+        assert await archive.search(Query(QueryLevel.STUDY)) == []
+    finally:
+        current_scope.reset(token)
+    assert len(await archive.search(Query(QueryLevel.STUDY))) == 3
+    assert core.stats()["instances"] == 5

@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import func, select
 
 from hounsfield.archive import dicomjson
+from hounsfield.archive.access import Scope, current_scope
 from hounsfield.archive.ingest import (
     IngestResult, IngestSession, IngestStatus, Ingestor, Origin,
 )
@@ -120,12 +121,13 @@ class ArchiveCore:
         return self.ingestor.ingest_writer(writer, origin)
 
     # --- search ----------------------------------------------------------------------------
-    def search(self, query: Query) -> list[dict[str, Any]]:
-        """Matching entities as DICOM JSON, with the level's return attributes."""
+    def search(self, query: Query, scope: Scope | None = None) -> list[dict[str, Any]]:
+        """Matching entities as DICOM JSON, with the level's return attributes; only studies
+        in ``scope`` when one is given."""
         if query.limit is None or query.limit > self.settings["query.max_results"]:
             query.limit = self.settings["query.max_results"] if query.limit is None else min(
                 query.limit, self.settings["query.max_results"])
-        stmt = build_select(query, self.db.dialect)
+        stmt = build_select(query, self.db.dialect, scope)
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
             docs = [row_to_json(r, query.level) for r in rows]
@@ -198,7 +200,8 @@ class ArchiveCore:
     # --- retrieve --------------------------------------------------------------------------
     def instances(self, study_instance_uid: str | Iterable[str] | None = None,
                   series_instance_uid: str | Iterable[str] | None = None,
-                  sop_instance_uid: str | Iterable[str] | None = None) -> list[InstanceRef]:
+                  sop_instance_uid: str | Iterable[str] | None = None,
+                  scope: Scope | None = None) -> list[InstanceRef]:
         stmt = select(*_REF_COLUMNS).join(series, series.c.id == instances.c.series_pk).join(
             studies, studies.c.id == series.c.study_pk)
         st, se, sop = (_as_list(study_instance_uid), _as_list(series_instance_uid),
@@ -211,6 +214,8 @@ class ArchiveCore:
             stmt = stmt.where(series.c.series_instance_uid.in_(se))
         if sop is not None:
             stmt = stmt.where(instances.c.sop_instance_uid.in_(sop))
+        if scope is not None:
+            stmt = stmt.where(scope.condition())
         stmt = stmt.order_by(studies.c.id, series.c.series_number, series.c.id,
                              instances.c.instance_number, instances.c.id)
         with self.db.read() as conn:
@@ -239,9 +244,11 @@ class ArchiveCore:
 
     # --- delete ----------------------------------------------------------------------------
     def delete(self, study_instance_uid: str | None = None, series_instance_uid: str | None = None,
-               sop_instance_uid: str | None = None, *, origin: Origin | None = None) -> int:
+               sop_instance_uid: str | None = None, *, origin: Origin | None = None,
+               scope: Scope | None = None) -> int:
         """Remove instances from the index and their blobs; returns how many."""
-        refs = self.instances(study_instance_uid, series_instance_uid, sop_instance_uid)
+        refs = self.instances(study_instance_uid, series_instance_uid, sop_instance_uid,
+                              scope=scope)
         if not refs:
             raise NotFound("Nothing stored matches "
                            + ", ".join(f"{k} {v}" for k, v in (
@@ -306,8 +313,9 @@ class Archive:
         return await self._run(self.core.ingest_bytes, data, origin)
 
     # search
+    # Every read and change below applies the request's access scope (archive.access).
     async def search(self, query: Query) -> list[dict[str, Any]]:
-        return await self._run(self.core.search, query)
+        return await self._run(self.core.search, query, current_scope.get())
 
     async def stats(self) -> dict[str, Any]:
         return await self._run(self.core.stats)
@@ -317,7 +325,7 @@ class Archive:
                         series_instance_uid: str | Iterable[str] | None = None,
                         sop_instance_uid: str | Iterable[str] | None = None) -> list[InstanceRef]:
         return await self._run(self.core.instances, study_instance_uid, series_instance_uid,
-                               sop_instance_uid)
+                               sop_instance_uid, current_scope.get())
 
     async def read_instance(self, ref: InstanceRef, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
         iterator = await self._run(self.core.read_instance, ref, chunk_size)
@@ -341,7 +349,7 @@ class Archive:
                      series_instance_uid: str | None = None,
                      sop_instance_uid: str | None = None, *, origin: Origin | None = None) -> int:
         return await self._run(self.core.delete, study_instance_uid, series_instance_uid,
-                               sop_instance_uid, origin=origin)
+                               sop_instance_uid, origin=origin, scope=current_scope.get())
 
     async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """Run any blocking archive work in the archive's threads."""

@@ -383,7 +383,8 @@ def _column_for(attr: Attr, level: QueryLevel) -> tuple[Any, Any] | None:
     return col, search
 
 
-def build_select(q: Query, dialect: str) -> Select[Any]:
+def build_select(q: Query, dialect: str, scope: Any = None) -> Select[Any]:
+    """The SELECT for a query; ``scope`` (an access.Scope) limits it to visible studies."""
     level = q.level
     if level is P:
         stmt = select(patients)
@@ -434,6 +435,12 @@ def build_select(q: Query, dialect: str) -> Select[Any]:
             studies, studies.c.id == series.c.study_pk).where(
             studies.c.patient_pk == patients.c.id, *inner)
         conds.append(exists(sub).correlate(patients))
+    if scope is not None:
+        if level is P:
+            conds.append(exists(select(literal(1)).select_from(studies).where(
+                studies.c.patient_pk == patients.c.id, scope.condition())).correlate(patients))
+        else:
+            conds.append(scope.condition())
     if conds:
         stmt = stmt.where(and_(*conds))
     stmt = stmt.order_by(*_ordering(q))
