@@ -3,8 +3,7 @@ do not trust the server's own multipart code), and stored test objects."""
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
+import re
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -30,14 +29,23 @@ def multipart_body(parts: list[bytes], *, boundary: str = BOUNDARY,
 
 
 def split_multipart(content_type: str, body: bytes) -> list[tuple[dict[str, str], bytes]]:
-    """Parts of a multipart response as (headers, body), parsed by the standard library."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
-    assert message.is_multipart(), content_type
+    """Parts of a multipart response as (lower-case headers, body), per RFC 2046 5.1.1."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    assert match, f"no boundary in {content_type!r}"
+    delimiter = b"\r\n--" + match.group(1).encode()
+    segments = (b"\r\n" + body).split(delimiter)
+    assert segments[0] == b"", "unexpected preamble"
+    assert segments[-1].startswith(b"--"), "no closing delimiter"
     parts = []
-    for part in message.iter_parts():
-        headers = {k.lower(): str(v) for k, v in part.items()}
-        parts.append((headers, part.get_payload(decode=True)))
+    for segment in segments[1:-1]:
+        assert segment.startswith(b"\r\n"), segment[:40]
+        head, sep, payload = segment[2:].partition(b"\r\n\r\n")
+        assert sep, "part without a blank line after its headers"
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        parts.append((headers, payload))
     return parts
 
 

@@ -101,7 +101,8 @@ def frame_options(ranges: list[MediaRange]) -> list[FrameOption]:
     options: list[FrameOption] = []
     for media in ranges:
         if media.type in ("*/*", "multipart/*"):
-            options.append(FrameOption("*/*", media.transfer_syntax or AS_STORED))
+            # The default representation (PS3.18 8.7.3.5.2): Explicit VR Little Endian.
+            options.append(FrameOption("*/*", media.transfer_syntax))
         elif media.type == "multipart/related":
             part = media.part_type or OCTET_STREAM
             options.append(FrameOption(part, media.transfer_syntax))
@@ -115,7 +116,7 @@ def plan_frames(options: list[FrameOption], stored: str) -> FramePlan:
     compressed = is_encapsulated(stored)
     for option in options:
         part, syntax = option.media_type, option.syntax
-        if part in ("*/*", "application/*") and syntax in (None, AS_STORED):
+        if part in ("*/*", "application/*") and syntax == AS_STORED:
             return FramePlan(OCTET_STREAM, _frame_syntax(stored), False, option.multipart)
         if part in (OCTET_STREAM, "*/*", "application/*"):
             if syntax == AS_STORED or (syntax is not None and syntax == stored):

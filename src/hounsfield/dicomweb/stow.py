@@ -36,6 +36,7 @@ CANNOT_UNDERSTAND = 0xC000
 CONCURRENT_INGESTS = 4
 # Bytes of a part kept back until its Study Instance UID is known (POST /studies/{study}).
 PEEK_LIMIT = 1 << 20
+PREAMBLE_BYTES = 132
 
 
 @dataclass
@@ -54,9 +55,10 @@ class _Part:
     index: int
     session: IngestSession | None
     outcome: PartOutcome | None = None  # decided before ingest (bad type, wrong study)
-    held: list[bytes] = field(default_factory=list)
+    held: list[bytes] = field(default_factory=list)  # the part's first bytes, kept back
     held_bytes: int = 0
-    checked: bool = False
+    hold_limit: int = 0
+    checked: bool = False  # the held bytes were examined and written
 
 
 def _peek_uids(head: bytes) -> tuple[str | None, str | None, str | None]:
@@ -126,7 +128,8 @@ class StowUpload:
                        "stores application/dicom parts only"))
             return
         session = await self.web.archive.begin_ingest(self.web.origin(self.request))
-        self.part = _Part(index, session, checked=self.study is None)
+        self.part = _Part(index, session,
+                          hold_limit=PEEK_LIMIT if self.study is not None else PREAMBLE_BYTES)
 
     async def _data(self, data: bytes) -> None:
         part = self.part
@@ -135,18 +138,29 @@ class StowUpload:
         if not part.checked:
             part.held.append(data)
             part.held_bytes += len(data)
-            if part.held_bytes >= PEEK_LIMIT:
-                await self._check_study(part)
+            if part.held_bytes >= part.hold_limit:
+                await self._check_head(part)
             return
         await part.session.write(data)
 
-    async def _check_study(self, part: _Part) -> None:
-        """Refuse an instance of another study before it is stored (PS3.18 10.5.1)."""
+    async def _check_head(self, part: _Part) -> None:
+        """Examine the part's first bytes, then write them: add the preamble some clients
+        leave out, and refuse an instance of another study before it is stored
+        (PS3.18 10.5.1)."""
         head = b"".join(part.held)
-        study, sop_class, sop = await self.web.archive.run(_peek_uids, head)
         part.checked = True
         part.held, part.held_bytes = [], 0
         assert part.session is not None
+        if head[128:132] != b"DICM" and head[:2] == b"\x02\x00":
+            # File Meta Information without the 128-byte preamble and "DICM" (as pydicom
+            # writes by default): the data set is complete, the stored file gets the
+            # PS3.10 7.1 preamble so it is a valid Part 10 file.
+            log.info("STOW-RS part %d has no Part 10 preamble; adding it", part.index + 1)
+            head = bytes(128) + b"DICM" + head
+        if self.study is None:
+            await part.session.write(head)
+            return
+        study, sop_class, sop = await self.web.archive.run(_peek_uids, head)
         if study is not None and study != self.study:
             await part.session.abort()
             part.session = None
@@ -162,7 +176,7 @@ class StowUpload:
         if part is None:
             return
         if part.session is not None and not part.checked:
-            await self._check_study(part)
+            await self._check_head(part)
         if part.session is None:
             self.outcomes[part.index] = part.outcome
             return
