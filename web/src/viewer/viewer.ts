@@ -93,7 +93,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     if (!grid) return;
     const loaded = await loadSeries(info);
     if (signal.aborted) return;
-    mark('metadata');
+    if (timings.metadata === undefined) mark('metadata');
     await grid.show(cell, loaded, startIndex);
     if (cell === activeCell) setActive(cell);
   };
@@ -284,6 +284,10 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     preset3d.hidden = mode !== '3d';
     (toolButtons.get('crosshairs') as HTMLButtonElement).hidden = mode !== 'mpr';
     for (const [id, b] of toolButtons) if (id !== 'crosshairs') b.disabled = mode === '3d';
+    for (const b of actionGroup.querySelectorAll<HTMLButtonElement>('button')) {
+      b.disabled = mode === '3d' && b.dataset.testid !== 'action-reset';
+    }
+    presetSelect.disabled = mode === '3d';
     if (mode === '2d') {
       await mountGrid(keptAssignments);
       return;

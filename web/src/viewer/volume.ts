@@ -83,8 +83,22 @@ export function createVolumeView(engine: RenderingEngine, series: LoadedSeries, 
   const ready = (async () => {
     const volume = await volumeLoader.createAndCacheVolume(volumeId, { imageIds: series.imageIds });
     if (destroyed) return;
-    // Streams every frame into the volume; viewports render progressively as slices arrive.
-    (volume as Types.IStreamingImageVolume).load?.();
+    // Streams every frame into the volume. MPR renders progressively as slices arrive;
+    // 3D waits for the whole volume (ray casting a half-filled texture is wasted work and
+    // has crashed the software WebGL renderer).
+    const loadedAll = new Promise<void>((resolve) => {
+      const streaming = volume as unknown as {
+        load?: (done: () => void) => void;
+        loadStatus?: { loaded?: boolean; loading?: boolean; callbacks?: (() => void)[] };
+      };
+      const status = streaming.loadStatus;
+      if (!streaming.load || status?.loaded) resolve();
+      // A load already under way (started by MPR) ignores a new callback; join it instead.
+      else if (status?.loading && status.callbacks) status.callbacks.push(() => resolve());
+      else streaming.load(() => resolve());
+    });
+    if (mode === '3d') await loadedAll;
+    if (destroyed) return;
     await setVolumesForViewports(engine, [{ volumeId }], viewportIds);
     if (destroyed) return;
     if (mode === 'mpr') setLeftButtonTool(MPR_GROUP, CrosshairsTool.toolName);
