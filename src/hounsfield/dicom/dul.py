@@ -25,6 +25,7 @@ log = logging.getLogger("hounsfield.dicom.dul")
 MAX_CONTROL_PDU = 1 << 20
 # Fragment size when the peer announces 0 (no limit) as its maximum length.
 UNLIMITED_FRAGMENT = 1 << 20
+WRITE_BATCH = 256 * 1024
 
 STATES = {
     "Sta1": "Idle",
@@ -516,12 +517,15 @@ class UpperLayer:
             await self._write_parts(parts)
 
     async def _write_parts(self, parts: list[bytes | memoryview]) -> None:
+        """Write PDU pieces in batches of about 256 KiB: few system calls, bounded memory."""
         if self.writer.is_closing():
             raise AssociationClosed("Connection closed")
-        small = sum(len(p) for p in parts) <= 65536
-        if small:
-            self.writer.write(b"".join(parts))
-        else:
-            for part in parts:
-                self.writer.write(part)
+        batch = bytearray()
+        for part in parts:
+            batch += part
+            if len(batch) >= WRITE_BATCH:
+                self.writer.write(batch)
+                batch = bytearray()
+        if batch:
+            self.writer.write(batch)
         await self.writer.drain()

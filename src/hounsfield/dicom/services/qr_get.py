@@ -29,14 +29,13 @@ async def c_get(services: "Services", assoc: "Association", message: Message,
         return
     timeout = services.settings["dicom.network_timeout"]
 
-    async def store(ref: Any) -> int:
+    async def store(ref: Any, source: Part10Source) -> int:
         try:
-            result = await store_part10(assoc, Part10Source.from_archive(services.archive,
-                                                                         ref), timeout=timeout)
+            result = await store_part10(assoc, source, timeout=timeout)
         except TimeoutError:
             return D.REFUSED_SUBOPS_RESOURCES
         except AssociationClosed:
             raise
         return result.status
 
-    await run_suboperations(assoc, message, operation, refs, store)
+    await run_suboperations(assoc, message, operation, services.archive, refs, store)

@@ -74,15 +74,14 @@ async def c_move(services: "Services", assoc: "Association", message: Message,
                                   number_of_warning_suboperations=0)
         return
     try:
-        async def store(ref: Any) -> int:
+        async def store(ref: Any, source: Part10Source) -> int:
             try:
                 result = await store_part10(
-                    sub, Part10Source.from_archive(services.archive, ref),
-                    timeout=settings["dicom.network_timeout"],
+                    sub, source, timeout=settings["dicom.network_timeout"],
                     move_originator=(assoc.peer_ae_title, rq.message_id or 0))
             except (AssociationClosed, ConnectionError, TimeoutError):
                 return D.REFUSED_SUBOPS_RESOURCES
             return result.status
-        await run_suboperations(assoc, message, operation, refs, store)
+        await run_suboperations(assoc, message, operation, services.archive, refs, store)
     finally:
         await sub.release()

@@ -4,7 +4,10 @@ and the sub-operation bookkeeping with its pending and final responses."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
@@ -15,9 +18,12 @@ from hounsfield.errors import InvalidRequest
 from .. import dimse as D
 from ..association import Message, Operation
 from ..datasets import encode_dataset
+from ..storage_scu import Part10Source
 
 if TYPE_CHECKING:
     from ..association import Association
+
+log = logging.getLogger("hounsfield.dicom.retrieve")
 
 
 def _uids(identifier: Dataset, keyword: str) -> list[str]:
@@ -124,18 +130,48 @@ async def send_final(assoc: "Association", message: Message, subops: SubOperatio
                               **counts)
 
 
+PREFETCH_LIMIT = 8 << 20  # instances up to this size are read whole, ahead of their turn
+
+
+async def load_source(archive: Any, ref: Any) -> Part10Source:
+    """The stored object of ``ref``; small ones are read in one go (DESIGN rule 4: in a
+    thread) so the next one is ready while the peer answers the current C-STORE."""
+    if 0 < ref.size <= PREFETCH_LIMIT:
+        path = archive.local_path(ref)
+        if path is not None:
+            data = await asyncio.to_thread(Path(path).read_bytes)
+        else:
+            data = b"".join([chunk async for chunk in archive.read_instance(ref)])
+        return Part10Source.from_bytes(data, ref.sop_instance_uid)
+    return Part10Source.from_archive(archive, ref)
+
+
 async def run_suboperations(assoc: "Association", message: Message, operation: Operation,
-                            refs: list[Any], store: Any) -> None:
-    """Call ``store(ref) -> (status, reason)`` for each instance, with a pending response
+                            archive: Any, refs: list[Any],
+                            store: Callable[[Any, Part10Source], Awaitable[int]]) -> None:
+    """Call ``store(ref, source) -> status`` for each instance, with a pending response
     after each and C-CANCEL checked between them (PS3.4 C.4.2.2.2)."""
     subops = SubOperations(len(refs))
-    for ref in refs:
-        await asyncio.sleep(0)
-        if operation.cancelled:
-            break
-        status = await store(ref)
-        subops.record(status, ref.sop_instance_uid)
-        if subops.remaining:
-            await send_pending(assoc, message, subops)
+    loading: asyncio.Task[Part10Source] | None = None
+    try:
+        for index, ref in enumerate(refs):
+            if loading is None:
+                loading = asyncio.create_task(load_source(archive, ref))
+            await asyncio.sleep(0)
+            if operation.cancelled:
+                break
+            try:
+                source = await loading
+            except Exception as exc:
+                log.warning("Cannot read stored instance %s: %s", ref.sop_instance_uid, exc)
+                source = None
+            loading = asyncio.create_task(load_source(archive, refs[index + 1])) \
+                if index + 1 < len(refs) else None
+            status = D.REFUSED_SUBOPS_RESOURCES if source is None else await store(ref, source)
+            subops.record(status, ref.sop_instance_uid)
+            if subops.remaining:
+                await send_pending(assoc, message, subops)
+    finally:
+        if loading is not None and not loading.done():
+            loading.cancel()
     await send_final(assoc, message, subops, operation.cancelled and subops.remaining > 0)
-
