@@ -61,3 +61,13 @@ async def open_store(archive: Any, assoc: "Association", message: Message) -> In
                              command.affected_sop_class_uid or message.context.abstract_syntax,
                              command.affected_sop_instance_uid or "",
                              message.context.transfer_syntax)
+
+
+def store_to_archive(archive: Any) -> Any:
+    """A ``StoreHandler`` for :func:`~hounsfield.dicom.client.open_association`: C-STORE
+    sub-operations of a C-GET we run go into ``archive`` through ingest (DESIGN rule 1)."""
+
+    async def on_store(assoc: "Association", message: Message) -> IngestSink:
+        return await open_store(archive, assoc, message)
+
+    return on_store
