@@ -122,17 +122,9 @@ class Association:
                      *, we_are_scu: bool = True) -> AcceptedContext | None:
         """An accepted context for ``abstract_syntax`` where we may act as SCU (or SCP),
         preferring the transfer syntaxes in the order given."""
-        found = []
-        for ctx in self.contexts.values():
-            if ctx.abstract_syntax != abstract_syntax:
-                continue
-            requestor_role = ctx.requestor_scu if we_are_scu else ctx.requestor_scp
-            if self.requestor:
-                allowed = requestor_role
-            else:  # the acceptor takes the other role of each pair
-                allowed = ctx.requestor_scp if we_are_scu else ctx.requestor_scu
-            if allowed:
-                found.append(ctx)
+        found = [ctx for ctx in self.contexts.values()
+                 if ctx.abstract_syntax == abstract_syntax
+                 and self._may_act(ctx, as_scu=we_are_scu)]
         if transfer_syntaxes is None:
             return found[0] if found else None
         for ts in transfer_syntaxes:
@@ -140,6 +132,13 @@ class Association:
                 if ctx.transfer_syntax == ts:
                     return ctx
         return None
+
+    def _may_act(self, ctx: AcceptedContext, *, as_scu: bool) -> bool:
+        """Roles are negotiated for the requestor; the acceptor takes the other role of each
+        pair (PS3.7 D.3.3.4)."""
+        if self.requestor:
+            return ctx.requestor_scu if as_scu else ctx.requestor_scp
+        return ctx.requestor_scp if as_scu else ctx.requestor_scu
 
     # --- ServiceUser callbacks of the upper layer ---------------------------------------
     def busy(self) -> bool:

@@ -416,6 +416,11 @@ class UpperLayer:
             if self.state != "Sta1":
                 await self.event("Evt17")
             log.debug("Connection ended: %r", exc)
+        except Exception:  # a bug above us must cost this association only
+            log.exception("Aborting the association after an internal error")
+            self.abort_source = P.ABORT_SOURCE_PROVIDER
+            self.abort_reason = "internal error"
+            await self.abort()
         finally:
             if self.state != "Sta1":
                 self.state = "Sta1"

@@ -221,7 +221,11 @@ def _ascii(value: str, what: str) -> bytes:
 
 
 def _ae(value: str, what: str) -> bytes:
-    raw = _ascii(value, what)
+    # latin-1: an A-ASSOCIATE-AC echoes the titles the peer sent, whatever they were.
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise PDUError(f"{what} {value!r} is not ASCII") from None
     if len(raw) > 16:
         raise PDUError(f"{what} {value!r} is longer than 16 characters")
     return raw.ljust(16, b" ")
@@ -283,7 +287,8 @@ def _encode_associate(pdu: AAssociateRQ | AAssociateAC) -> bytes:
              _ae(pdu.calling_ae_title, "Calling AE Title"), bytes(32),
              _item(0x10, _ascii(pdu.application_context_name, "Application Context Name"))]
     for pc in pdu.presentation_contexts:
-        if not 1 <= pc.context_id <= 255 or pc.context_id % 2 == 0:
+        if not 0 <= pc.context_id <= 255 or (rq and pc.context_id % 2 == 0):
+            # PS3.8 9.3.2.2: we propose odd IDs; an answer echoes whatever ID was proposed.
             raise PDUError(f"Presentation context ID {pc.context_id} is not an odd number "
                            "from 1 to 255")
         if isinstance(pc, PresentationContextRQ):
