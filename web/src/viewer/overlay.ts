@@ -8,7 +8,7 @@ import type { Types } from '@cornerstonejs/core';
 import { utilities as csUtils } from '@cornerstonejs/core';
 import { utilities as toolUtils } from '@cornerstonejs/tools';
 import { h } from '../dom';
-import { Tag, formatDate, str, type DicomJson } from '../dicomjson';
+import { Tag, formatDate, str, values, type DicomJson } from '../dicomjson';
 
 export interface Overlay {
   root: HTMLElement;
@@ -39,9 +39,11 @@ export function createOverlay(viewportId: string): Overlay {
     el.replaceChildren(...texts.filter(Boolean).map((t) => h('div', {}, t)));
   };
 
+  let first: DicomJson | undefined;
   return {
     root,
-    setStatic(first, seriesLabel) {
+    setStatic(firstInstance, seriesLabel) {
+      first = firstInstance;
       if (!first) {
         lines(tl, []);
         lines(tr, []);
@@ -67,7 +69,7 @@ export function createOverlay(viewportId: string): Overlay {
       const zoom = (viewport as Types.IStackViewport).getZoom?.();
       if (zoom) bottomRight.push(`Zoom ${Math.round(zoom * 100)}%`);
       lines(br, bottomRight);
-      const markers = orientationMarkers(viewport);
+      const markers = orientationMarkers(viewport, first);
       mTop.textContent = markers.top;
       mBottom.textContent = markers.bottom;
       mLeft.textContent = markers.left;
@@ -79,9 +81,24 @@ export function createOverlay(viewportId: string): Overlay {
   };
 }
 
-/** Letters for the four screen edges, from canvas directions mapped into patient space. */
-export function orientationMarkers(viewport: Types.IViewport): { top: string; bottom: string; left: string; right: string } {
+/**
+ * Letters for the four screen edges. With Image Orientation (Patient) they come from
+ * canvas directions mapped into patient space; projection images without it (CR, DX, XA)
+ * use Patient Orientation (0020,0020), which only holds while the image is unrotated and
+ * unflipped; otherwise no letters are shown rather than wrong ones.
+ */
+export function orientationMarkers(
+  viewport: Types.IViewport,
+  first?: DicomJson,
+): { top: string; bottom: string; left: string; right: string } {
   const none = { top: '', bottom: '', left: '', right: '' };
+  const inv = toolUtils.orientation.invertOrientationStringLPS;
+  if (first && values(first, Tag.ImageOrientationPatient).length !== 6) {
+    const po = values(first, Tag.PatientOrientation).map(String);
+    const pres = viewport.getViewPresentation?.() ?? {};
+    if (po.length !== 2 || (pres.rotation ?? 0) % 360 !== 0 || pres.flipHorizontal || pres.flipVertical) return none;
+    return { right: po[0], left: inv(po[0]), bottom: po[1], top: inv(po[1]) };
+  }
   const canvas = viewport.canvas;
   const w = canvas?.clientWidth ?? 0;
   const hgt = canvas?.clientHeight ?? 0;

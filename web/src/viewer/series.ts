@@ -30,6 +30,13 @@ export interface LoadedSeries extends SeriesInfo {
 
 const loaded = new Map<string, Promise<LoadedSeries>>();
 
+/** Modalities whose series hold no images (PS3.3 C.7.3.1.1.1): no thumbnail, no viewport. */
+const NON_IMAGE_MODALITIES = new Set(['SR', 'DOC', 'KO', 'PR', 'REG', 'RTSTRUCT', 'RTPLAN', 'RTRECORD', 'FID', 'AU', 'ECG', 'HD', 'PLAN']);
+
+export function isImageSeries(info: SeriesInfo): boolean {
+  return !NON_IMAGE_MODALITIES.has(info.modality);
+}
+
 export function loadSeries(info: SeriesInfo): Promise<LoadedSeries> {
   let promise = loaded.get(info.seriesUid);
   if (!promise) {

@@ -8,14 +8,14 @@ import {
   utilities as csUtils,
   type Types,
 } from '@cornerstonejs/core';
-import { annotation } from '@cornerstonejs/tools';
+import { annotation, utilities as toolUtils } from '@cornerstonejs/tools';
 import { clear, errorBox, h } from '../dom';
-import { Tag, formatDate, str } from '../dicomjson';
+import { Tag, formatDate, num, str } from '../dicomjson';
 import { getStudy, searchSeries, seriesThumbnailUrl } from '../dicomweb';
 import { reportError, type ViewerHooks } from '../hooks';
 import { startCornerstone, type Capabilities } from './cornerstone';
 import { presetsFor } from './presets';
-import { loadSeries, seriesInfoFromQido, type LoadedSeries, type SeriesInfo } from './series';
+import { isImageSeries, loadSeries, seriesInfoFromQido, type LoadedSeries, type SeriesInfo } from './series';
 import { SERIES_DRAG_TYPE, StackGrid, describe, loadedCount, type Cell, type Layout } from './stackgrid';
 import { LEFT_BUTTON_TOOLS, MPR_GROUP, STACK_GROUP, createToolGroups, setLeftButtonTool } from './toolgroups';
 import { VOLUME_PRESETS, createVolumeView, volumeIdFor, type VolumeView } from './volume';
@@ -91,6 +91,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
 
   const showSeriesIn = async (cell: Cell, info: SeriesInfo, startIndex?: number): Promise<void> => {
     if (!grid) return;
+    if (cell === cineCell) stopCine();
     const loaded = await loadSeries(info);
     if (signal.aborted) return;
     if (timings.metadata === undefined) mark('metadata');
@@ -139,12 +140,35 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       vp.resetCamera();
     }),
   };
+  const cineButton = h('button', { type: 'button', 'data-testid': 'action-cine', title: 'Play / stop (Space)', 'aria-pressed': 'false' }, 'Cine') as HTMLButtonElement;
+  let cineCell: Cell | undefined;
+  const stopCine = (): void => {
+    if (cineCell) toolUtils.cine.stopClip(cineCell.element);
+    cineCell = undefined;
+    cineButton.setAttribute('aria-pressed', 'false');
+  };
+  const toggleCine = (): void => {
+    if (cineCell) {
+      stopCine();
+      return;
+    }
+    const cell = activeCell;
+    if (mode !== '2d' || !cell?.series || cell.series.imageIds.length < 2) return;
+    // Frame Time (0018,1063) is in ms per frame; 15 frames/s when the object does not say.
+    const frameTime = num(cell.series.first, Tag.FrameTime);
+    const framesPerSecond = frameTime && frameTime > 0 ? Math.min(60, 1000 / frameTime) : 15;
+    toolUtils.cine.playClip(cell.element, { framesPerSecond, loop: true });
+    cineCell = cell;
+    cineButton.setAttribute('aria-pressed', 'true');
+  };
+  cineButton.addEventListener('click', toggleCine);
   const actionGroup = h('div', { className: 'group' },
     h('button', { type: 'button', 'data-testid': 'action-invert', title: 'Invert (I)', onclick: actions.invert }, 'Invert'),
     h('button', { type: 'button', 'data-testid': 'action-rotate', title: 'Rotate 90° (R)', onclick: actions.rotate }, 'Rotate'),
     h('button', { type: 'button', 'data-testid': 'action-flip-h', title: 'Flip horizontally (H)', onclick: actions.flipH }, 'Flip H'),
     h('button', { type: 'button', 'data-testid': 'action-flip-v', title: 'Flip vertically (V)', onclick: actions.flipV }, 'Flip V'),
     h('button', { type: 'button', 'data-testid': 'action-reset', title: 'Reset (Esc)', onclick: actions.reset }, 'Reset'),
+    cineButton,
   );
 
   const presetSelect = h('select', { 'data-testid': 'voi-presets', 'aria-label': 'Window preset' }) as HTMLSelectElement;
@@ -216,7 +240,8 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     const jobs: Promise<void>[] = [];
     for (const cell of grid.cells) {
       if (cell.series) continue;
-      const next = series.find((s) => !used.has(s.seriesUid)) ?? series[0];
+      const images = series.filter(isImageSeries);
+      const next = images.find((s) => !used.has(s.seriesUid)) ?? images[0];
       if (!next) break;
       used.add(next.seriesUid);
       jobs.push(showSeriesIn(cell, next).catch((err) => showError(describe(err))));
@@ -271,6 +296,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       }
     }
     messages.querySelector('[data-testid="volume-unavailable"]')?.remove();
+    stopCine();
     if (mode === '2d' && grid) keptAssignments = grid.unmount();
     volumeView?.destroy();
     volumeView = undefined;
@@ -338,6 +364,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       h: actions.flipH,
       v: actions.flipV,
       Escape: actions.reset,
+      ' ': toggleCine,
     };
     for (const [id, tool] of Object.entries(LEFT_BUTTON_TOOLS)) if (tool.key) keys[tool.key] = () => selectTool(id);
     for (const preset of presetsFor(activeCell?.series?.modality ?? '')) {
@@ -383,7 +410,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     engine = new RenderingEngine(ENGINE_ID);
     await mountGrid([]);
     // The first series that has images goes into the first viewport.
-    for (const info of series) {
+    for (const info of series.filter(isImageSeries)) {
       try {
         await showSeriesIn(grid!.cells[0], info);
         mark('firstImage');
@@ -409,21 +436,27 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     for (const info of series) {
       const label = [info.number !== undefined ? `${info.number}` : '', info.modality, info.description].filter(Boolean).join(' · ');
       const count = info.instanceCount !== undefined ? `${info.instanceCount} img` : '';
+      const images = isImageSeries(info);
       const fallback = h('div', { className: 'thumb-fallback' }, info.modality || '?');
-      const img = h('img', { alt: '', loading: 'lazy', decoding: 'async', draggable: 'false' }) as HTMLImageElement;
-      img.addEventListener('error', () => img.replaceWith(fallback));
-      img.src = seriesThumbnailUrl(info.studyUid, info.seriesUid);
+      let picture: HTMLElement = fallback;
+      if (images) {
+        // Rendered by the server (PS3.18 10.4.1.1.8); the modality label stands in when it fails.
+        const img = h('img', { alt: '', loading: 'lazy', decoding: 'async', draggable: 'false' }) as HTMLImageElement;
+        img.addEventListener('error', () => img.replaceWith(fallback));
+        img.src = seriesThumbnailUrl(info.studyUid, info.seriesUid);
+        picture = img;
+      }
       const thumb = h(
         'button',
         {
           type: 'button',
           className: 'thumb',
-          draggable: 'true',
-          title: `${label} (drag onto a viewport)`,
+          draggable: images ? 'true' : 'false',
+          title: images ? `${label} (drag onto a viewport)` : `${label} (no images to display)`,
           'data-testid': 'series-thumb',
           'data-series-uid': info.seriesUid,
         },
-        img,
+        picture,
         h('span', { className: 'thumb-label' }, label || info.seriesUid),
         h('span', { className: 'thumb-count' }, count),
       );
@@ -432,8 +465,9 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
         event.dataTransfer?.setData('text/plain', info.seriesUid);
         if (event.dataTransfer) event.dataTransfer.effectAllowed = 'copy';
       });
+      thumb.classList.toggle('non-image', !images);
       thumb.addEventListener('click', () => {
-        if (mode !== '2d') return;
+        if (mode !== '2d' || !images) return;
         const cell = activeCell ?? grid?.cells[0];
         if (cell) void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
       });
@@ -500,6 +534,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     hooks,
     destroy() {
       document.removeEventListener('keydown', onKey);
+      stopCine();
       resizeObserver.disconnect();
       volumeView?.destroy();
       grid?.unmount();
