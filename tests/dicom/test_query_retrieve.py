@@ -270,3 +270,21 @@ async def test_our_scu_gets_and_cancels(server: DicomServer, archive) -> None:  
     from hounsfield.dicom.datasets import decode_dataset
     assert {decode_dataset(raw, ExplicitVRLittleEndian).PixelData for raw in received[:12]} \
         == pixel_data
+
+
+async def test_a_failing_search_is_a_failure_status_not_a_dead_association(
+        server: DicomServer, archive) -> None:  # type: ignore[no-untyped-def]
+    from hounsfield.dicom import DIMSEFailure
+
+    async def broken_search(query):  # type: ignore[no-untyped-def]
+        raise RuntimeError("index unavailable")
+
+    archive.search = broken_search  # fault injection into the real archive
+    async with Association.connect("127.0.0.1", server.port, "HOUNSFIELD", "OURSCU",
+                                   query_contexts("study", "find") + [verification_context()]
+                                   ) as assoc:
+        with pytest.raises(DIMSEFailure) as info:
+            async for _ in assoc.find(identifier("STUDY", PatientID="")):
+                pass
+        assert info.value.status == 0xC311 and "index unavailable" in str(info.value)
+        assert await assoc.echo() == 0

@@ -196,3 +196,26 @@ async def test_a_data_set_that_is_not_dicom_fails_and_the_association_lives(
         assert D.status_category(response.command.status) == "failure"
         assert await assoc.store(make_image()) is not None
     assert await archive.instances(sop_instance_uid="1.2.3.4") == []
+
+
+PRIVATE_SOP_CLASS = "1.2.826.0.1.3680043.10.1447.99.1"
+
+
+@pytest.mark.parametrize("accept_unknown", [True, False])
+async def test_private_sop_classes_follow_the_setting(tmp_path, archive,
+                                                      accept_unknown: bool) -> None:  # type: ignore[no-untyped-def]
+    srv = DicomServer(dicom_settings(tmp_path, ingest__accept_unknown_sop_classes=accept_unknown),
+                      archive)
+    await srv.start()
+    try:
+        ds = make_image()
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = PRIVATE_SOP_CLASS
+        async with Association.connect("127.0.0.1", srv.port, "HOUNSFIELD", "PRIVATE",
+                                       [(PRIVATE_SOP_CLASS, [ExplicitVRLittleEndian])]) as assoc:
+            assert bool(assoc.contexts) is accept_unknown
+            if accept_unknown:
+                assert (await assoc.store(ds)).ok
+        stored = await archive.instances(sop_instance_uid=ds.SOPInstanceUID)
+        assert len(stored) == (1 if accept_unknown else 0)
+    finally:
+        await srv.stop()
