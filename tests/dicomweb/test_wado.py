@@ -226,3 +226,29 @@ async def test_delete(client: httpx.AsyncClient, stored: dict[str, object]) -> N
     assert (await client.get(f"{BASE}/studies")).json() == []
     again = await client.delete(f"{BASE}/studies/{stored['study']}")
     assert again.status_code == 404 and again.json()["error"] == "not_found"
+
+
+async def test_bulkdata_of_other_elements(client: httpx.AsyncClient, archive: Archive) -> None:
+    profile = bytes(range(256)) * 8  # above the inline threshold, so a BulkDataURI
+    ds = make_dataset(ICCProfile=profile)
+    await archive.ingest_bytes(to_bytes(ds), Origin("test"))
+    url = (f"{BASE}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+           f"{ds.SOPInstanceUID}")
+    (doc,) = (await client.get(url + "/metadata")).json()
+    uri = doc["00282000"]["BulkDataURI"]
+    response = await client.get(uri)
+    (headers, body), = split_multipart(response.headers["content-type"], response.content)
+    assert body == profile
+    assert headers["content-type"].startswith("application/octet-stream")
+    missing = await client.get(url + "/bulkdata/00091010")
+    assert missing.status_code == 404
+
+
+async def test_json_is_gzipped_when_accepted(client: httpx.AsyncClient,
+                                             stored: dict[str, object]) -> None:
+    url = f"{BASE}/studies/{stored['study']}/metadata"
+    zipped = await client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    plain = await client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.json() == plain.json()

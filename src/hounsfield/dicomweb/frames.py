@@ -191,18 +191,10 @@ def read_bulk_element(source: str | bytes, tag: int) -> bytes:
     if elem is None or elem.value is None:
         raise NotFound(f"The instance has no bulk data element {tag:08X}")
     value = elem.value
-    if isinstance(value, bytes):
-        return value
-    # Numeric binary VRs come back decoded; send the little-endian encoding.
-    from pydicom.filewriter import write_data_element
-    from pydicom.filebase import DicomBytesIO
-
-    buffer = DicomBytesIO()
-    buffer.is_little_endian, buffer.is_implicit_VR = True, False
-    write_data_element(buffer, elem)
-    raw = buffer.getvalue()
-    header = 12 if elem.VR in ("OB", "OD", "OF", "OL", "OV", "OW", "UN", "UT") else 8
-    return raw[header:]
+    if not isinstance(value, bytes | bytearray):
+        # Only binary VRs (OB, OW, OF, ...) become BulkDataURIs (PS3.18 F.2.7).
+        raise NotFound(f"Element {tag:08X} of the instance is not bulk data")
+    return bytes(value)
 
 
 async def bulkdata(request: Request, study: str, series: str, sop: str, tag: str) -> Response:

@@ -147,11 +147,6 @@ def cache_headers(etag: str) -> dict[str, str]:
     return {"ETag": etag, "Cache-Control": "private, no-cache"}
 
 
-def query_values(request: Request, name: str) -> list[str]:
-    """All values of a query parameter, case-sensitive name as PS3.18 8.3.4 spells it."""
-    return request.query_params.getlist(name)
-
-
 def single_param(request: Request, name: str) -> str | None:
     values = request.query_params.getlist(name)
     if len(values) > 1:

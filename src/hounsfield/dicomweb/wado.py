@@ -30,6 +30,8 @@ from hounsfield.imaging.transcode import transcode
 # Objects up to this size are read in one call; larger ones stream in chunks.
 WHOLE_READ_LIMIT = 16 * 1024 * 1024
 CHUNK_SIZE = 1 << 20
+# Objects read ahead of the one being sent (each at most WHOLE_READ_LIMIT bytes).
+PREFETCH = 3
 DEFAULT_DICOM_ACCEPT = 'multipart/related; type="application/dicom"'
 _PLACEHOLDER = BULKDATA_BASE.encode("ascii")
 
@@ -135,21 +137,20 @@ async def _stream_instances(web: DicomWeb, refs: list[InstanceRef], targets: lis
             return None  # streamed in chunks when its turn comes
         return await instance_bytes(web, ref, target)
 
-    pending: asyncio.Task[bytes | None] | None = None
+    pending: dict[int, asyncio.Future[bytes | None]] = {}
     try:
         for index, (ref, target) in enumerate(zip(refs, targets)):
-            if index == 0 and first is not None:
-                data: bytes | None = first
-            elif pending is not None:
-                data = await pending
-            else:
-                data = await whole(index)
-            pending = (asyncio.ensure_future(whole(index + 1)) if index + 1 < len(refs)
-                       else None)
+            # Keep PREFETCH objects in flight so the disk (or object store) and the
+            # socket are busy at the same time.
+            for ahead in range(index, min(index + PREFETCH, len(refs))):
+                if ahead not in pending and not (ahead == 0 and first is not None):
+                    pending[ahead] = asyncio.ensure_future(whole(ahead))
+            data = first if index == 0 and first is not None else await pending.pop(index)
             part_type = f"application/dicom; transfer-syntax={target}"
             if data is not None:
                 yield multipart.part_head(boundary, part_type, length=len(data),
-                                          first=index == 0) + data
+                                          first=index == 0)
+                yield data
             else:
                 yield multipart.part_head(boundary, part_type, length=ref.size,
                                           first=index == 0)
@@ -157,8 +158,8 @@ async def _stream_instances(web: DicomWeb, refs: list[InstanceRef], targets: lis
                     yield chunk
         yield multipart.closing(boundary)
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
+        for task in pending.values():
+            task.cancel()
 
 
 # --- metadata -------------------------------------------------------------------------------
