@@ -20,19 +20,20 @@ export default defineConfig({
   // The image loader starts its decoder as an ES module worker that imports the codecs.
   worker: { format: 'es' },
   optimizeDeps: {
-    // Pre-bundling the loader moves decodeImageFrameWorker.js and the codec .wasm files away
-    // from the `new URL(..., import.meta.url)` references that find them; keep the loader
-    // and the codec packages out of the optimizer (dev server only; the build is unaffected).
-    exclude: [
-      '@cornerstonejs/dicom-image-loader',
-      '@cornerstonejs/codec-charls',
-      '@cornerstonejs/codec-libjpeg-turbo-8bit',
-      '@cornerstonejs/codec-libjxl',
-      '@cornerstonejs/codec-openjpeg',
-      '@cornerstonejs/codec-openjph',
+    // Dev server only (the build is unaffected). Pre-bundling the image loader would move
+    // decodeImageFrameWorker.js and the codec .wasm files away from the
+    // `new URL(..., import.meta.url)` references that find them, so it is excluded.
+    exclude: ['@cornerstonejs/dicom-image-loader'],
+    // Excluding the loader also leaves its CommonJS dependencies (dicom-parser and the
+    // Emscripten glue of the codecs) unconverted, and the browser cannot import those;
+    // list them so esbuild gives them ES exports. The .wasm files are not touched.
+    include: [
+      'dicom-parser',
+      '@cornerstonejs/codec-charls/decodewasmjs',
+      '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasmjs',
+      '@cornerstonejs/codec-openjpeg/decodewasmjs',
+      '@cornerstonejs/codec-openjph/wasmjs',
     ],
-    // CommonJS dependencies of the excluded loader still need the esbuild interop.
-    include: ['dicom-parser'],
   },
   server: {
     proxy: {
