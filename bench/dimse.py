@@ -37,13 +37,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+LAST_OUTPUT = [""]
+
+
 def tool(*args: str, check: bool = True) -> float:
     """Run a DCMTK tool; seconds it took."""
     started = time.perf_counter()
     proc = subprocess.run(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     elapsed = time.perf_counter() - started
+    LAST_OUTPUT[0] = proc.stdout.decode(errors="replace")
     if check and proc.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed:\n{proc.stdout.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(f"{args[0]} failed:\n{LAST_OUTPUT[0][-2000:]}")
     return elapsed
 
 
@@ -165,7 +169,8 @@ def run_system(cls: type, corpus: Path, prefix: str, runs: int) -> dict[str, lis
                     "127.0.0.1", str(server.port)))
                 got = len(os.listdir(received))
                 if got != 300:
-                    raise RuntimeError(f"{cls.name}: C-GET returned {got} of 300 instances")
+                    raise RuntimeError(f"{cls.name}: C-GET returned {got} of 300 instances:\n"
+                                       f"{LAST_OUTPUT[0][-3000:]}")
         with cls() as server:
             out["1,000 small, 4 assocs (s)"].append(store_parallel(server, corpus / "small"))
     return out

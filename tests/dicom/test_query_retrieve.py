@@ -288,3 +288,26 @@ async def test_a_failing_search_is_a_failure_status_not_a_dead_association(
                 pass
         assert info.value.status == 0xC311 and "index unavailable" in str(info.value)
         assert await assoc.echo() == 0
+
+
+async def test_c_cancel_stops_a_c_find(server: DicomServer, archive) -> None:  # type: ignore[no-untyped-def]
+    from hounsfield.dicom import dimse as D
+    from hounsfield.dicom.datasets import encode_dataset
+
+    await populate(archive, studies=1, per_study=40)
+    async with Association.connect("127.0.0.1", server.port, "HOUNSFIELD", "OURSCU",
+                                   query_contexts("study", "find")) as assoc:
+        ctx = next(iter(assoc.contexts.values()))
+        message_id = assoc.next_message_id()
+        queue = assoc.expect_responses(message_id)
+        query = identifier("IMAGE", StudyInstanceUID=f"{PREFIX}.1",
+                           SeriesInstanceUID=f"{PREFIX}.1.1", SOPInstanceUID="")
+        await assoc.send(ctx, D.Command(D.C_FIND_RQ, message_id=message_id,
+                                        affected_sop_class_uid=ctx.abstract_syntax, priority=0),
+                         encode_dataset(query, ctx.transfer_syntax))
+        await assoc.send(ctx, D.Command(D.C_CANCEL_RQ, message_id_being_responded_to=message_id))
+        statuses = []
+        while not statuses or statuses[-1] in (0xFF00, 0xFF01):
+            statuses.append((await assoc.next_response(queue, 10)).command.status)
+        assert statuses[-1] == 0xFE00
+        assert len(statuses) < 41

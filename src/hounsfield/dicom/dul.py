@@ -193,8 +193,8 @@ class UpperLayer:
             return max(self._artim_deadline - self._loop.time(), 0.0)
         if self.state in ("Sta5", "Sta7", "Sta10", "Sta11"):
             return self.network_timeout
-        if self.state == "Sta6" and not self.user.busy():
-            return self.idle_timeout
+        if self.state == "Sta6":
+            return self.idle_timeout  # re-armed while an operation is in progress
         return None
 
     # --- the state machine --------------------------------------------------------------
