@@ -24,7 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 BASE = "/dicom-web"
 
 
+def without_auth(settings: Settings) -> Settings:
+    """DICOMweb behaviour is tested without login; access rules have their own tests."""
+    return settings.replace(auth__enabled=False)
+
+
 async def _open(settings: Settings) -> tuple[Archive, Any]:
+    settings = without_auth(settings)
     archive = await Archive.open(settings)
     app = create_app(settings, archive)
     return archive, app

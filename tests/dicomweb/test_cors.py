@@ -9,8 +9,9 @@ from hounsfield.config import load_settings
 from hounsfield.web.app import create_app
 
 
+
 async def test_cors_allows_only_the_configured_origin(tmp_path) -> None:
-    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"),
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), auth__enabled=False,
                              http__cors_origins=["https://viewer.example"])
     archive = await Archive.open(settings)
     app = create_app(settings, archive)

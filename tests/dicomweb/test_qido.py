@@ -144,7 +144,7 @@ async def test_unsupported_accept_gets_406(search_client: httpx.AsyncClient) -> 
 
 
 async def test_warning_when_the_server_maximum_cuts(tmp_path) -> None:
-    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"),
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), auth__enabled=False,
                              query__max_results=2)
     archive = await Archive.open(settings)
     app = create_app(settings, archive)
