@@ -20,6 +20,10 @@ async def serve(settings: Settings, *, on_ready: Callable[[Archive], Awaitable[N
     from hounsfield.web.app import create_app
 
     archive = await Archive.open(settings)
+    if settings["auth.enabled"]:  # first start: an admin with a random password, shown once
+        from hounsfield.auth.cli import create_first_admin
+
+        await archive.run(create_first_admin, archive.core.db)
     if on_ready is not None:
         await on_ready(archive)
     app = create_app(settings, archive)

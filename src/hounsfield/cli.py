@@ -206,6 +206,9 @@ def _register_optional_groups() -> None:
 
 
 _register_optional_groups()
+from hounsfield.auth.cli import register as _register_auth  # noqa: E402
+
+_register_auth(main)  # user, group, token, anonymize
 
 if __name__ == "__main__":  # pragma: no cover
     main()

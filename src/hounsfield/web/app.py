@@ -36,6 +36,9 @@ def create_app(settings: Settings, archive: Archive) -> FastAPI:
         """Counts of patients, studies, series and instances, and the stored size."""
         return await archive.stats()
 
+    from hounsfield.web.security import install as install_security
+
+    install_security(app, settings, archive)  # access rules, sessions, audit, sharing
     _mount_optional_parts(app, settings, archive)
     return app
 

@@ -3,6 +3,7 @@
 from alembic import context
 
 from hounsfield.index.schema import metadata
+import hounsfield.auth.schema  # noqa: F401,E402 - the security tables share the metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only for `alembic revision --autogenerate`

@@ -1,0 +1,323 @@
+"""The HTTP security layer: one pure ASGI middleware in front of every route.
+
+For each request it finds the route's rule (``auth/access.py``), authenticates the caller
+(session cookie + CSRF header, ``Authorization: Bearer hf_...``, HTTP Basic with a
+password or a token, or a share link's access value), checks the permission, sets the
+study scope (``archive.access.current_scope``) for the request so that the archive
+filters every search, retrieval and delete, records the audit event, and adds transport
+security headers. Pure ASGI (not BaseHTTPMiddleware) so the context variable reaches the
+endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope as AsgiScope, Send
+
+from hounsfield.archive.access import Scope, current_scope
+from hounsfield.auth import credentials, shares
+from hounsfield.auth.access import (
+    AUTHENTICATED, PUBLIC, READ_ONLY, SHARE_LINK, AccessTable, RouteRule,
+)
+from hounsfield.auth.accounts import User, resolve_scope, user_by_id
+from hounsfield.auth.audit import AuditTrail
+from hounsfield.auth.schema import users
+from hounsfield.auth.tokens import TOKEN_PREFIX
+from hounsfield.config import Settings
+from hounsfield.errors import Forbidden, HounsfieldError, Unauthorized
+
+__all__ = ["CSRF_HEADER", "Principal", "SESSION_COOKIE", "SHARE_HEADER", "SecurityMiddleware",
+           "client_address", "install"]
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE = "hounsfield_session"
+CSRF_HEADER = "x-csrf-token"
+SHARE_HEADER = "x-share-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_STUDY_IN_PATH = re.compile(r"/studies/([0-9.]{1,64})(?:/|$)")
+_STUDY_PARAMS = ("StudyInstanceUID", "0020000D", "studyUID", "study")
+_BASIC_CACHE_SECONDS = 300
+_BASIC_CACHE_SIZE = 1024
+
+
+@dataclass
+class Principal:
+    """Who is calling: a user (by session, token or Basic) or a share link's holder."""
+
+    username: str
+    permissions: frozenset[str]
+    scope: Scope | None
+    method: str  # session | token | basic | share
+    user: User | None = None
+    session_id: str | None = None
+    share: shares.Share | None = None
+    roles: tuple[str, ...] = field(default_factory=tuple)
+
+
+def client_address(scope: AsgiScope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def _is_https(request: Request) -> bool:
+    # Behind a TLS-terminating proxy the scheme is http; the proxy says so in this header.
+    return (request.url.scheme == "https"
+            or request.headers.get("x-forwarded-proto", "").lower() == "https")
+
+
+class SecurityMiddleware:
+    def __init__(self, app: ASGIApp, *, settings: Settings, db: Any, run: Any,
+                 audit: AuditTrail) -> None:
+        self.app = app
+        self.settings = settings
+        self.db = db
+        self.run = run
+        self.audit = audit
+        self.enabled = bool(settings["auth.enabled"])
+        self.table = AccessTable(settings["dicomweb.base_path"])
+        self.key = credentials.secret_key(settings)
+        self.hsts = bool(settings["http.hsts"])
+        self._basic_cache: dict[str, tuple[int, str, float]] = {}
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        send = self._with_headers(scope, send)
+        if not self.enabled:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        rule = self.table.match(scope["method"], scope["path"])
+        if rule is not None and rule.permission in (PUBLIC, SHARE_LINK):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await self._authenticate(request)
+        except Unauthorized as exc:
+            await self._audit_failed_credentials(request, exc)
+            await self._refuse(send, exc, request)
+            return
+        if principal is None:
+            await self._refuse(send, Unauthorized("Authentication required."), request)
+            return
+        problem = self._check(principal, rule, request)
+        if problem is not None:
+            if rule is not None and rule.audit:
+                await self._record(rule, principal, request, "denied", problem.message)
+            await self._refuse(send, problem, request)
+            return
+        scope["user"] = principal
+        token = current_scope.set(principal.scope)
+        status = {"code": 500}
+
+        async def send_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            current_scope.reset(token)
+            if rule is not None and rule.audit:
+                outcome = "success" if status["code"] < 400 else "failure"
+                await self._record(rule, principal, request, outcome,
+                                   None if outcome == "success" else f"HTTP {status['code']}")
+
+    # --- authentication ----------------------------------------------------------------
+    async def _authenticate(self, request: Request) -> Principal | None:
+        share_value = request.headers.get(SHARE_HEADER) or request.query_params.get("share")
+        if share_value:
+            return await self.run(self._share_principal, share_value)
+        header = request.headers.get("authorization")
+        if header:
+            kind, _, credential = header.partition(" ")
+            kind = kind.lower()
+            if kind == "bearer":
+                user = await self.run(credentials.authenticate_token, self.db,
+                                      credential.strip())
+                return await self.run(self._principal, user, "token")
+            if kind == "basic":
+                return await self._basic(request, credential.strip())
+            raise Unauthorized(f"Unsupported authorization scheme {kind[:20]!r}.")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            session_id = credentials.session_id_from_cookie(self.key, cookie)
+            user = await self.run(credentials.load_session, self.db, session_id)
+            principal = await self.run(self._principal, user, "session")
+            principal.session_id = session_id
+            return principal
+        return None
+
+    def _principal(self, user: User, method: str) -> Principal:
+        with self.db.read() as conn:
+            scope = resolve_scope(conn, user)
+        return Principal(user.username, user.permissions, scope, method, user=user,
+                         roles=user.roles)
+
+    def _share_principal(self, value: str) -> Principal:
+        share = shares.share_from_access(self.db, self.key, value)
+        return Principal(f"share:{share.id}", READ_ONLY, share.scope, "share", share=share)
+
+    async def _basic(self, request: Request, credential: str) -> Principal:
+        try:
+            username, sep, secret = base64.b64decode(credential, validate=True).decode(
+                "utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("Malformed Basic credentials.") from None
+        if not sep or not username:
+            raise Unauthorized("Malformed Basic credentials.")
+        if secret.startswith(TOKEN_PREFIX):
+            user = await self.run(credentials.authenticate_token, self.db, secret)
+            if user.username != username:
+                raise Unauthorized("API token belongs to another user.")
+            return await self.run(self._principal, user, "basic")
+        user = await self.run(self._basic_password, username, secret,
+                              client_address(request.scope))
+        return await self.run(self._principal, user, "basic")
+
+    def _basic_password(self, username: str, password: str, remote: str) -> User:
+        """Basic with a password: Argon2 costs tens of milliseconds, so a verified
+        (user, password, stored hash) is remembered for a few minutes. A changed password
+        or a disabled account misses the cache at once (the stored hash is compared)."""
+        digest = hashlib.sha256(f"{username}\0{password}".encode("utf-8")).hexdigest()
+        cached = self._basic_cache.get(digest)
+        if cached is not None and cached[2] > time.monotonic():
+            with self.db.read() as conn:
+                row = conn.execute(users.select().where(users.c.id == cached[0])).first()
+                if row is not None and row.password_hash == cached[1] and not row.disabled:
+                    user = user_by_id(conn, cached[0])
+                    if user is not None:
+                        return user
+        user = credentials.authenticate_password(self.db, self.settings, username, password,
+                                                 remote)
+        with self.db.read() as conn:
+            stored = conn.execute(users.select().where(users.c.id == user.id)).one()
+        if len(self._basic_cache) >= _BASIC_CACHE_SIZE:
+            self._basic_cache.clear()
+        self._basic_cache[digest] = (user.id, stored.password_hash,
+                                     time.monotonic() + _BASIC_CACHE_SECONDS)
+        return user
+
+    # --- authorization -----------------------------------------------------------------
+    def _check(self, principal: Principal, rule: RouteRule | None,
+               request: Request) -> HounsfieldError | None:
+        if rule is None:
+            return _forbidden("No access rule allows this request.")
+        if principal.method == "share":
+            # Only DICOMweb reads: a share sees nothing of the API (not even counts).
+            if rule.permission not in READ_ONLY or rule.audit not in ("search", "view",
+                                                                      "retrieve"):
+                return _forbidden("A share link opens the shared studies read-only.")
+            if principal.share is not None and principal.share.deidentify:
+                return _forbidden("A de-identified share is downloaded, not browsed: use "
+                                  "/share/{token}/download.")
+        elif rule.permission != AUTHENTICATED and rule.permission not in principal.permissions:
+            return _forbidden(f"Permission {rule.permission!r} is required.")
+        if principal.method == "session" and request.method not in _SAFE_METHODS:
+            try:
+                credentials.check_csrf(self.key, principal.session_id or "",
+                                       request.headers.get(CSRF_HEADER))
+            except HounsfieldError as exc:
+                return exc
+        return None
+
+    # --- audit -------------------------------------------------------------------------
+    async def _record(self, rule: RouteRule, principal: Principal, request: Request,
+                      outcome: str, reason: str | None) -> None:
+        assert rule.audit is not None
+        uids = _STUDY_IN_PATH.findall(request.url.path)
+        params = parse_qs(request.url.query)
+        for name in _STUDY_PARAMS:
+            for value in params.get(name, []):
+                uids.extend(v for v in value.split(",") if v)
+        patient_ids = params.get("PatientID") or params.get("00100020") or [""]
+        details: dict[str, Any] = {"method": request.method, "path": request.url.path[:500]}
+        if request.url.query:
+            details["query"] = request.url.query[:2000]
+        if reason:
+            details["reason"] = reason[:500]
+        if principal.share is not None:
+            details["share"] = principal.share.id
+        try:
+            await self.audit.record(action=rule.audit, outcome=outcome,
+                                    user=principal.username,
+                                    remote_address=client_address(request.scope),
+                                    patient_id=patient_ids[0][:64], study_instance_uid=uids,
+                                    details=details)
+        except Exception:
+            log.exception("Could not record an audit event for %s", request.url.path)
+
+    async def _audit_failed_credentials(self, request: Request, exc: Unauthorized) -> None:
+        try:
+            await self.audit.record(action="login", outcome="failure", user="",
+                                    remote_address=client_address(request.scope),
+                                    details={"path": request.url.path[:500],
+                                             "reason": exc.message[:500]})
+        except Exception:
+            log.exception("Could not record a failed authentication")
+
+    # --- responses ---------------------------------------------------------------------
+    async def _refuse(self, send: Send, exc: HounsfieldError, request: Request) -> None:
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        if exc.http_status == 401:
+            # DICOMweb clients and scripts answer a Basic challenge; the pages use the
+            # JSON API and must not get the browser's password dialog.
+            scheme = b"Bearer" if request.url.path.startswith("/api/") else \
+                b'Basic realm="Hounsfield", charset="UTF-8"'
+            headers.append((b"www-authenticate", scheme))
+        retry = getattr(exc, "retry_after", None)
+        if retry:
+            headers.append((b"retry-after", str(retry).encode()))
+        body = orjson.dumps(exc.to_json())
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": exc.http_status,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _with_headers(self, scope: AsgiScope, send: Send) -> Send:
+        """HSTS (RFC 6797) on responses sent over HTTPS, directly or through a proxy that
+        terminates TLS (it must not be sent over plain HTTP, 7.2)."""
+        if not self.hsts or not _is_https(Request(scope)):
+            return send
+
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = list(message["headers"]) + [
+                    (b"strict-transport-security", b"max-age=31536000; includeSubDomains")]
+            await send(message)
+        return wrapped
+
+
+def _forbidden(message: str) -> HounsfieldError:
+    return Forbidden(message)
+
+
+def install(app: Any, settings: Settings, archive: Any) -> AuditTrail:
+    """Add the security middleware and the auth routes to the app; returns the audit
+    trail (also ``app.state.audit``) for other parts to record events."""
+    from hounsfield.web.auth_api import router
+
+    db = archive.core.db
+    audit = AuditTrail(db, settings, archive.run)
+    app.state.audit = audit
+    app.include_router(router)
+    app.add_middleware(SecurityMiddleware, settings=settings, db=db, run=archive.run,
+                       audit=audit)
+    return audit
+
+
