@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 
 import pytest
-from pynetdicom import AE, evt
+from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
 from hounsfield.dicom import Association, AssociationRejected, DicomServer, verification_context

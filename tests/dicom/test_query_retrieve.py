@@ -13,9 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (CTImageStorage, PatientRootQueryRetrieveInformationModelFind,
-                                  StudyRootQueryRetrieveInformationModelFind,
-                                  StudyRootQueryRetrieveInformationModelGet,
-                                  StudyRootQueryRetrieveInformationModelMove, Verification)
+                                  StudyRootQueryRetrieveInformationModelGet, Verification)
 
 from hounsfield.dicom import (Association, DicomServer, query_contexts, role_selection,
                               verification_context)
