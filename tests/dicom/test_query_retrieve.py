@@ -309,3 +309,52 @@ async def test_c_cancel_stops_a_c_find(server: DicomServer, archive) -> None:  #
             statuses.append((await assoc.next_response(queue, 10)).command.status)
         assert statuses[-1] == 0xFE00
         assert len(statuses) < 41
+
+
+def _pynetdicom_get_datasets(port: int, study: str) -> tuple[int, list[Dataset]]:
+    received: list[Dataset] = []
+
+    def on_store(event):  # type: ignore[no-untyped-def]
+        received.append(event.dataset)
+        return 0
+
+    ae = AE(ae_title="PYGETSCU")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, [ExplicitVRLittleEndian])  # no JPEG 2000
+    assoc = ae.associate("127.0.0.1", port, ae_title="HOUNSFIELD",
+                         ext_neg=[build_role(CTImageStorage, scp_role=True)],
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    statuses = [status.Status for status, _ in assoc.send_c_get(
+        identifier("STUDY", StudyInstanceUID=study), StudyRootQueryRetrieveInformationModelGet)]
+    assoc.release()
+    return statuses[-1], received
+
+
+async def test_get_decompresses_in_the_imaging_pool_for_a_peer_without_the_syntax(
+        tmp_path, archive) -> None:  # type: ignore[no-untyped-def]
+    from io import BytesIO
+
+    from pydicom.uid import JPEG2000Lossless
+
+    from hounsfield.archive import Origin
+    from hounsfield.imaging.pool import RenderPool
+
+    from dicom_peers import make_image
+
+    ds = make_image(study_instance_uid=f"{PREFIX}.77", size=64)
+    pixels = ds.PixelData
+    ds.compress(JPEG2000Lossless, generate_instance_uid=False)
+    buffer = BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    assert (await archive.ingest_bytes(buffer.getvalue(), Origin(protocol="import"))).ok
+    async with RenderPool(1) as pool:
+        srv = DicomServer(dicom_settings(tmp_path), archive, pool=pool)
+        await srv.start()
+        try:
+            status, received = await asyncio.to_thread(_pynetdicom_get_datasets, srv.port,
+                                                       f"{PREFIX}.77")
+        finally:
+            await srv.stop()
+    assert status == 0 and len(received) == 1
+    assert received[0].SOPInstanceUID == ds.SOPInstanceUID
+    assert received[0].PixelData == pixels

@@ -104,6 +104,7 @@ class ClientAssociation(Association):
         super().__init__(requestor=True, ae_title=ae_title, max_pdu_length=max_pdu_length,
                          handler=_StoreReceiver(on_store))
         self.timeout = timeout
+        self.run: Any = None  # runner of conversions (RenderPool.run), None: a thread
         self._confirm: asyncio.Future[P.AAssociateAC | P.AAssociateRJ] = \
             asyncio.get_running_loop().create_future()
         self._reader: asyncio.Task[None] | None = None
@@ -163,7 +164,7 @@ class ClientAssociation(Association):
         elif not isinstance(source, Part10Source):
             source = Part10Source.from_path(source)
         return await store_part10(self, source, timeout=self.timeout,
-                                  move_originator=move_originator)
+                                  move_originator=move_originator, run=self.run)
 
     async def find(self, identifier: Dataset, *, model: str = "study"
                    ) -> AsyncIterator[Dataset]:
@@ -268,8 +269,13 @@ async def open_association(host: str, port: int, called_ae_title: str,
                            roles: Sequence[P.RoleSelection] = (),
                            extended_negotiations: Sequence[P.SOPClassExtendedNegotiation] = (),
                            user_identity: P.UserIdentityRQ | None = None,
-                           on_store: StoreHandler | None = None) -> ClientAssociation:
-    """Connect and negotiate; raises :class:`AssociationRejected` on A-ASSOCIATE-RJ."""
+                           on_store: StoreHandler | None = None,
+                           pool: Any = None) -> ClientAssociation:
+    """Connect and negotiate; raises :class:`AssociationRejected` on A-ASSOCIATE-RJ.
+
+    ``on_store`` receives C-STORE sub-operations of a C-GET (see
+    ``services.storage.store_to_archive``); ``pool`` (an imaging ``RenderPool``) runs the
+    decompression of objects the peer does not accept as stored."""
     if len(contexts) > 128:
         raise ValueError(f"Argument 'contexts' has {len(contexts)} presentation contexts; "
                          "at most 128 fit in an association (PS3.8 9.3.2.2)")
@@ -285,6 +291,7 @@ async def open_association(host: str, port: int, called_ae_title: str,
                                                        limit=2 * max_pdu_length + 64)
     assoc = ClientAssociation(ae_title=calling_ae_title, max_pdu_length=max_pdu_length,
                               timeout=timeout, on_store=on_store)
+    assoc.run = pool.run if pool is not None else None
     assoc.called_ae_title, assoc.calling_ae_title = called_ae_title, calling_ae_title
     peer = writer.get_extra_info("peername")
     assoc.peer_address = f"{peer[0]}:{peer[1]}" if peer else f"{host}:{port}"

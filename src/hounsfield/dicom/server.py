@@ -76,14 +76,16 @@ class DicomServer:
     TLS is on); port 0 takes a free port, exposed as :attr:`port` / :attr:`tls_port`."""
 
     def __init__(self, settings: Settings, archive: Any = None, *,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, pool: Any = None) -> None:
+        """``pool``: the imaging ``RenderPool`` that decompresses objects a C-MOVE/C-GET
+        peer cannot take as stored (without one, a thread does it)."""
         if settings["dicom.max_pdu_length"] <= 0:
             raise ValueError("Setting 'dicom.max_pdu_length' must be a positive number of "
                              "bytes; received PDUs are bounded by it")
         self.settings = settings
         self.archive = archive
         self.policy = policy_from_settings(settings)
-        self.services = Services(settings, archive)
+        self.services = Services(settings, archive, pool)
         self.ssl_context = ssl_context
         self.port: int | None = None
         self.tls_port: int | None = None

@@ -8,17 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from io import BytesIO
 from typing import Any
-
-from pydicom import dcmread
-from pydicom.uid import UID
 
 from . import dimse as D
 from .association import AcceptedContext, Association
-from .datasets import UNCOMPRESSED, NeedMoreData, encode_dataset, parse_file_meta
+from .datasets import UNCOMPRESSED, NeedMoreData, parse_file_meta
 
 log = logging.getLogger("hounsfield.dicom.storage_scu")
 
@@ -77,12 +73,13 @@ async def _read_all(source: Part10Source) -> bytes:
     return b"".join([bytes(chunk) async for chunk in source.open()])
 
 
-def _convert(data: bytes, transfer_syntax_uid: str) -> bytes:
-    """Decompress a Part 10 object and encode its data set in ``transfer_syntax_uid``."""
-    ds = dcmread(BytesIO(data))
-    if UID(ds.file_meta.TransferSyntaxUID).is_compressed:
-        ds.decompress(generate_instance_uid=False)
-    return encode_dataset(ds, transfer_syntax_uid)
+def convert_data_set(data: bytes, transfer_syntax_uid: str) -> bytes:
+    """The data set of a Part 10 object rewritten in an uncompressed ``transfer_syntax_uid``
+    (CPU-heavy: run it in a worker process, DESIGN rule 4)."""
+    from hounsfield.imaging.transcode import transcode
+
+    converted = transcode(data, transfer_syntax_uid)
+    return converted[parse_file_meta(converted).data_set_offset:]
 
 
 def choose_context(assoc: Association, sop_class_uid: str, transfer_syntax_uid: str
@@ -95,10 +92,19 @@ def choose_context(assoc: Association, sop_class_uid: str, transfer_syntax_uid: 
     return ctx, ctx is not None
 
 
+Runner = Callable[..., Awaitable[Any]]
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+
 async def store_part10(assoc: Association, source: Part10Source, *,
                        timeout: float | None = None, priority: int = D.PRIORITY_MEDIUM,
-                       move_originator: tuple[str, int] | None = None) -> StoreResult:
-    """Send one Part 10 object with C-STORE and wait for the response."""
+                       move_originator: tuple[str, int] | None = None,
+                       run: Runner | None = None) -> StoreResult:
+    """Send one Part 10 object with C-STORE and wait for the response. ``run`` executes
+    a conversion (``RenderPool.run`` of the imaging pool; default: a thread)."""
     stream = source.open()
     head = b""
     meta = None
@@ -140,8 +146,8 @@ async def store_part10(assoc: Association, source: Part10Source, *,
         if convert:
             await _close(stream)
             try:
-                data = await asyncio.get_running_loop().run_in_executor(
-                    None, _convert, await _read_all(source), ctx.transfer_syntax)
+                data = await (run or _in_thread)(convert_data_set, await _read_all(source),
+                                                 ctx.transfer_syntax)
             except Exception as exc:
                 result.reason = (f"{meta.sop_instance_uid}: the peer does not accept transfer "
                                  f"syntax {meta.transfer_syntax_uid} and it cannot be "

@@ -20,9 +20,14 @@ if TYPE_CHECKING:
 class Services:
     """The :class:`~hounsfield.dicom.association.RequestHandler` of the server."""
 
-    def __init__(self, settings: Settings, archive: Any) -> None:
+    def __init__(self, settings: Settings, archive: Any, pool: Any = None) -> None:
         self.settings = settings
         self.archive = archive
+        self.pool = pool  # imaging RenderPool for conversions, or None (a thread)
+
+    @property
+    def run(self) -> Any:
+        return self.pool.run if self.pool is not None else None
 
     def allows(self, kind: str, calling_ae_title: str) -> bool:
         allowed = self.settings[f"dicom.allow_{kind}"]

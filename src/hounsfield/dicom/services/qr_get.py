@@ -31,7 +31,7 @@ async def c_get(services: "Services", assoc: "Association", message: Message,
 
     async def store(ref: Any, source: Part10Source) -> int:
         try:
-            result = await store_part10(assoc, source, timeout=timeout)
+            result = await store_part10(assoc, source, timeout=timeout, run=services.run)
         except TimeoutError:
             return D.REFUSED_SUBOPS_RESOURCES
         except AssociationClosed:

@@ -78,7 +78,8 @@ async def c_move(services: "Services", assoc: "Association", message: Message,
             try:
                 result = await store_part10(
                     sub, source, timeout=settings["dicom.network_timeout"],
-                    move_originator=(assoc.peer_ae_title, rq.message_id or 0))
+                    move_originator=(assoc.peer_ae_title, rq.message_id or 0),
+                    run=services.run)
             except (AssociationClosed, ConnectionError, TimeoutError):
                 return D.REFUSED_SUBOPS_RESOURCES
             return result.status
