@@ -30,7 +30,10 @@ export interface ViewerHooks {
   setLayout(layout: '1x1' | '1x2' | '2x2'): void;
   setMode(mode: '2d' | 'mpr' | '3d'): Promise<void>;
   getMode(): string;
-  /** Timings in ms from navigation start: metadata, first image, all loaded. */
+  /**
+   * performance.now() stamps in ms (from navigation start): viewerStart, metadata (first
+   * series metadata), firstImage (first image rendered), allLoaded (its series cached).
+   */
   timings: Record<string, number>;
 }
 

@@ -8,7 +8,13 @@ import { Tag, formatDate, formatTime, num, str, strs, type DicomJson } from './d
 import { searchStudies, type StudyQuery } from './dicomweb';
 import { navigate } from './router';
 
-const PAGE_SIZE = 50;
+const DEFAULT_PAGE_SIZE = 50;
+
+/** Rows per page: ?size= in the URL (1–500), else 50. */
+function pageSize(params: URLSearchParams): number {
+  const n = Number(params.get('size'));
+  return Number.isInteger(n) && n >= 1 && n <= 500 ? n : DEFAULT_PAGE_SIZE;
+}
 
 const MODALITIES = ['', 'CT', 'MR', 'CR', 'DX', 'US', 'NM', 'PT', 'XA', 'MG', 'RF', 'OT', 'SR', 'DOC'];
 
@@ -73,8 +79,9 @@ export function dateRange(from: string, to: string): string {
   return `${f}-${t}`;
 }
 
-export function queryFromParams(params: URLSearchParams): { query: StudyQuery; page: number } {
+export function queryFromParams(params: URLSearchParams): { query: StudyQuery; page: number; size: number } {
   const page = Math.max(0, Number(params.get('page') ?? '0') || 0);
+  const size = pageSize(params);
   const query: StudyQuery = {
     PatientName: withWildcard(params.get('PatientName') ?? '', 'prefix'),
     PatientID: (params.get('PatientID') ?? '').trim(),
@@ -83,10 +90,10 @@ export function queryFromParams(params: URLSearchParams): { query: StudyQuery; p
     ReferringPhysicianName: withWildcard(params.get('ReferringPhysicianName') ?? '', 'prefix'),
     ModalitiesInStudy: (params.get('ModalitiesInStudy') ?? '').trim(),
     StudyDate: dateRange(params.get('from') ?? '', params.get('to') ?? ''),
-    limit: PAGE_SIZE + 1, // one more than shown tells whether a next page exists
-    offset: page * PAGE_SIZE,
+    limit: size + 1, // one more than shown tells whether a next page exists
+    offset: page * size,
   };
-  return { query, page };
+  return { query, page, size };
 }
 
 export interface StudyListState {
@@ -104,7 +111,7 @@ export function renderStudyList(root: HTMLElement, params: URLSearchParams, sign
   root.append(h('section', { className: 'study-list', 'data-testid': 'study-list' }, form, status, table, pager));
 
   const state: StudyListState = { studies: [], loading: Promise.resolve() };
-  const { query, page } = queryFromParams(params);
+  const { query, page, size } = queryFromParams(params);
   let sortKey = params.get('sort') ?? 'StudyDate';
   let sortDir = params.get('dir') === 'asc' ? 1 : -1;
 
@@ -130,10 +137,10 @@ export function renderStudyList(root: HTMLElement, params: URLSearchParams, sign
 
   state.loading = searchStudies(query, signal).then(
     (found) => {
-      const hasNext = found.length > PAGE_SIZE;
-      state.studies = found.slice(0, PAGE_SIZE);
+      const hasNext = found.length > size;
+      state.studies = found.slice(0, size);
       status.textContent = state.studies.length
-        ? `Studies ${page * PAGE_SIZE + 1}–${page * PAGE_SIZE + state.studies.length}${hasNext ? '' : ' (end)'}`
+        ? `Studies ${page * size + 1}–${page * size + state.studies.length}${hasNext ? '' : ' (end)'}`
         : 'No studies match.';
       draw();
       drawPager(pager, params, page, hasNext);
@@ -185,6 +192,7 @@ function buildForm(params: URLSearchParams): HTMLFormElement {
     for (const [key, value] of new FormData(form)) {
       if (typeof value === 'string' && value.trim()) next.set(key, value.trim());
     }
+    if (params.get('size')) next.set('size', params.get('size') as string);
     navigate(`/?${next.toString()}`);
   });
   form.addEventListener('reset', (event) => {

@@ -32,10 +32,11 @@ export interface ViewerPage {
 
 export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortSignal): ViewerPage {
   clear(root);
-  const t0 = performance.now();
-  const timings: Record<string, number> = {};
+  // Milliseconds since the page's navigation started (performance.now()), so a benchmark
+  // that loads /viewer?study=... directly reads "time to first image" off firstImage.
+  const timings: Record<string, number> = { viewerStart: Math.round(performance.now()) };
   const mark = (name: string): void => {
-    timings[name] = Math.round(performance.now() - t0);
+    timings[name] = Math.round(performance.now());
   };
 
   const studyHeader = h('div', { className: 'study-header', 'data-testid': 'study-header' }, 'Loading study…');
