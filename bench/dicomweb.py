@@ -11,6 +11,11 @@ one raw frame; one rendered JPEG; STOW-RS of 100 CT instances (new UIDs each run
 studies by patient-name prefix; all studies. Each figure is the median of ``--runs``
 (STOW and study retrieval: of ``--runs // 3``, at least 3) after one warm-up request.
 Both servers get the same client (one keep-alive ``requests`` session, default headers).
+
+    .venv/bin/python bench/dicomweb.py --fill 1000000 [--backend sqlite|postgres|both]
+
+fills an index with ``bench/fill_index.py`` (rows only, no blobs) and times QIDO-RS study
+searches by patient-name prefix over HTTP against it (median and p95 of 300).
 """
 
 from __future__ import annotations
@@ -60,11 +65,14 @@ def wait_http(url: str, timeout: float = 60) -> None:
 class Hounsfield:
     name = "Hounsfield"
 
+    def __init__(self, data_dir: str | None = None, index_url: str = "") -> None:
+        self.given_dir, self.index_url = data_dir, index_url
+
     def __enter__(self) -> "Hounsfield":
-        self.dir = tempfile.mkdtemp(prefix="bench-hounsfield-")
+        self.dir = self.given_dir or tempfile.mkdtemp(prefix="bench-hounsfield-")
         port = free_port()
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.dir, str(port)],
-                                     env=ENV)
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.dir, str(port),
+                                      self.index_url], env=ENV)
         self.url = f"http://127.0.0.1:{port}/dicom-web"
         wait_http(f"http://127.0.0.1:{port}/api/health")
         return self
@@ -75,7 +83,8 @@ class Hounsfield:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.given_dir is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Orthanc:
@@ -240,14 +249,67 @@ def patient_prefix(small: Path, want: int = 20) -> str:
     return min(studies, key=lambda p: (abs(len(studies[p]) - want), -len(p)))
 
 
-def serve(data_dir: str, port: int) -> None:
+def serve(data_dir: str, port: int, index_url: str = "") -> None:
     """The Hounsfield side: the HTTP app as ``hounsfield serve`` runs it, DICOM off."""
     from hounsfield.app import serve as run
     from hounsfield.config import load_settings
 
     settings = load_settings(data_dir=data_dir, http__port=port, http__host="127.0.0.1",
-                             dicom__enabled=False, log_level="warning")
+                             dicom__enabled=False, log_level="warning", index__url=index_url,
+                             auth__enabled=False)  # as Orthanc runs here: no login
     asyncio.run(run(settings))
+
+
+def run_fill(backend: str, n: int, runs: int = 300) -> None:
+    """QIDO-RS study search by patient-name prefix over an index of ``n`` instances."""
+    import random
+
+    sys.path.insert(0, str(HERE))
+    import fill_index
+    from hounsfield.archive import ArchiveCore
+    from hounsfield.config import load_settings
+
+    data = tempfile.mkdtemp(prefix="bench-fill-")
+    index_url, dbname = "", None
+    if backend == "postgres":
+        import psycopg
+
+        dbname = f"hounsfield_qido_{uuid.uuid4().hex[:8]}"
+        admin = fill_index.PG.replace("postgresql+psycopg", "postgresql")
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        index_url = fill_index.PG.rsplit("/", 1)[0] + "/" + dbname
+    try:
+        core = ArchiveCore(load_settings(environ={}, data_dir=data, index__url=index_url))
+        started = time.perf_counter()
+        names = fill_index.fill(core, n)
+        filled = time.perf_counter() - started
+        core.close()
+        rng = random.Random(1)
+        with Hounsfield(data, index_url) as server, requests.Session() as session:
+            times, hits = [], 0
+            for _ in range(runs):
+                prefix = rng.choice(names)[:3] + "*"
+                t = time.perf_counter()
+                response = session.get(f"{server.url}/studies",
+                                       params={"PatientName": prefix, "limit": "100"})
+                if response.status_code != 200:
+                    raise RuntimeError(f"QIDO-RS answered {response.status_code}: "
+                                       f"{response.text[:300]}")
+                hits += len(response.json())
+                times.append(1000 * (time.perf_counter() - t))
+        times.sort()
+        print(f"{backend:<9} {n:,} instances (filled in {filled:.0f} s): QIDO-RS studies by "
+              f"patient-name prefix, limit 100: median {statistics.median(times):.1f} ms, "
+              f"p95 {times[int(len(times) * 0.95) - 1]:.1f} ms, {hits / runs:.0f} results "
+              "on average")
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        if dbname:
+            import psycopg
+
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,11 +318,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--no-orthanc", action="store_true")
     parser.add_argument("--only", help="run only the figures whose name contains this")
-    parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"),
+    parser.add_argument("--fill", type=int, metavar="INSTANCES",
+                        help="time QIDO-RS over an index filled with this many instances")
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--serve", nargs=3, metavar=("DATA_DIR", "PORT", "INDEX_URL"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve[0], int(args.serve[1]))
+        serve(args.serve[0], int(args.serve[1]), args.serve[2])
+        return 0
+    if args.fill:
+        for backend in (["sqlite", "postgres"] if args.backend == "both" else [args.backend]):
+            run_fill(backend, args.fill)
         return 0
     if not (args.corpus / "ct").is_dir():
         subprocess.run([sys.executable, str(HERE / "corpus.py"), str(args.corpus),

@@ -1,8 +1,10 @@
 """STOW-RS (PS3.18 10.5): store instances sent as multipart/related application/dicom.
 
-The body is parsed as it arrives; each part streams into its own ingest session (the one
-way in, DESIGN rule 1), so a multi-gigabyte upload never sits in memory. Parts are kept
-concurrently (a few at a time) while the next ones are still arriving.
+The body is parsed as it arrives. Small parts are gathered into batches kept with the
+core's group commit (one flush to disk and one index transaction per batch); a part that
+grows past the ingest's in-memory limit streams into its own ingest session instead, so
+an upload of any size keeps memory bounded (DESIGN rule 3). Both are the one way in
+(DESIGN rule 1), and success is reported only once the objects are durable (rule 2).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from hounsfield.archive import IngestResult, IngestStatus
-from hounsfield.archive.ingest import IngestSession
+from hounsfield.archive.ingest import SPOOL_LIMIT, IngestSession
 from hounsfield.dicomweb.accept import parse_media_type
 from hounsfield.dicomweb.multipart import MultipartParser, PartData, PartEnd, PartStart
 from hounsfield.dicomweb.service import (
@@ -33,8 +35,13 @@ PROCESSING_FAILURE = 0x0110
 OUT_OF_RESOURCES = 0xA700
 DATASET_MISMATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
-CONCURRENT_INGESTS = 4
-# Bytes of a part kept back until its Study Instance UID is known (POST /studies/{study}).
+# A batch is kept once it holds this many parts or bytes; two batches (or large parts)
+# are kept at a time while the next parts arrive.
+BATCH_PARTS = 32
+BATCH_BYTES = 16 * 1024 * 1024
+CONCURRENT_STORES = 2
+# Bytes of a part examined before any is stored: its Part 10 preamble, and its Study
+# Instance UID when the request names a study (POST /studies/{study}).
 PEEK_LIMIT = 1 << 20
 PREAMBLE_BYTES = 132
 
@@ -53,12 +60,12 @@ class PartOutcome:
 @dataclass
 class _Part:
     index: int
-    session: IngestSession | None
-    outcome: PartOutcome | None = None  # decided before ingest (bad type, wrong study)
-    held: list[bytes] = field(default_factory=list)  # the part's first bytes, kept back
-    held_bytes: int = 0
-    hold_limit: int = 0
-    checked: bool = False  # the held bytes were examined and written
+    failed: PartOutcome | None = None  # decided before ingest (bad type, wrong study)
+    chunks: list[bytes] = field(default_factory=list)  # held in memory while small
+    size: int = 0
+    examine_at: int = PREAMBLE_BYTES
+    examined: bool = False
+    session: IngestSession | None = None  # once the part is too large to hold
 
 
 def _peek_uids(head: bytes) -> tuple[str | None, str | None, str | None]:
@@ -80,10 +87,14 @@ class StowUpload:
         self.web = web
         self.request = request
         self.study = study
+        self.origin = web.origin(request)
         self.outcomes: list[PartOutcome | None] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        self.slots = asyncio.Semaphore(CONCURRENT_INGESTS)
+        self.tasks: list[asyncio.Future[None]] = []
+        self.slots = asyncio.Semaphore(CONCURRENT_STORES)
         self.part: _Part | None = None
+        self.batch: list[tuple[int, bytes]] = []
+        self.batch_bytes = 0
+        self.default_type = "application/dicom"
 
     async def run(self, boundary: str, default_type: str) -> None:
         parser = MultipartParser(boundary)
@@ -94,119 +105,146 @@ class StowUpload:
                     await self._on(event)
             parser.close()
         except (InvalidRequest, ClientDisconnect) as exc:
-            if self.part is not None:
-                await self._fail_current(CANNOT_UNDERSTAND, f"Part {self.part.index + 1}: "
-                                         + getattr(exc, "message", "the client went away"))
+            text = getattr(exc, "message", "the client went away")
+            await self._fail_current(CANNOT_UNDERSTAND, text)
             if not self.outcomes:
                 await self._drain()
                 raise InvalidRequest(f"The body is not a readable multipart/related message: "
-                                     f"{getattr(exc, 'message', exc)}") from None
+                                     f"{text}") from None
         finally:
             await self._drain()
 
     async def _drain(self) -> None:
+        if self.batch:
+            await self._flush()
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
             self.tasks.clear()
 
     async def _on(self, event: PartStart | PartData | PartEnd) -> None:
         if isinstance(event, PartStart):
-            await self._start(event.headers)
+            self._start(event.headers)
         elif isinstance(event, PartData):
             await self._data(event.data)
         else:
             await self._end()
 
-    async def _start(self, headers: dict[str, str]) -> None:
+    def _start(self, headers: dict[str, str]) -> None:
         index = len(self.outcomes)
         self.outcomes.append(None)
         media_type, _ = parse_media_type(headers.get("content-type", self.default_type))
+        self.part = _Part(index, examine_at=PEEK_LIMIT if self.study else PREAMBLE_BYTES)
         if media_type != "application/dicom":
-            self.part = _Part(index, None, PartOutcome(
+            self.part.failed = PartOutcome(
                 failure_reason=CANNOT_UNDERSTAND,
                 reason=f"Part {index + 1} has Content-Type {media_type!r}; this server "
-                       "stores application/dicom parts only"))
-            return
-        session = await self.web.archive.begin_ingest(self.web.origin(self.request))
-        self.part = _Part(index, session,
-                          hold_limit=PEEK_LIMIT if self.study is not None else PREAMBLE_BYTES)
+                       "stores application/dicom parts only")
 
     async def _data(self, data: bytes) -> None:
         part = self.part
-        if part is None or part.session is None:
-            return  # a part already failed: its bytes are dropped
-        if not part.checked:
-            part.held.append(data)
-            part.held_bytes += len(data)
-            if part.held_bytes >= part.hold_limit:
-                await self._check_head(part)
+        if part is None or part.failed is not None:
+            return  # a failed part's bytes are dropped
+        if part.session is not None:
+            await part.session.write(data)
             return
-        await part.session.write(data)
+        part.chunks.append(data)
+        part.size += len(data)
+        if not part.examined and part.size >= part.examine_at:
+            await self._examine(part)
+        if part.failed is None and part.size >= SPOOL_LIMIT:
+            # Too large to hold: from here on it streams into its own ingest session.
+            part.session = await self.web.archive.begin_ingest(self.origin)
+            await part.session.write(b"".join(part.chunks))
+            part.chunks = []
 
-    async def _check_head(self, part: _Part) -> None:
-        """Examine the part's first bytes, then write them: add the preamble some clients
-        leave out, and refuse an instance of another study before it is stored
-        (PS3.18 10.5.1)."""
-        head = b"".join(part.held)
-        part.checked = True
-        part.held, part.held_bytes = [], 0
-        assert part.session is not None
+    async def _examine(self, part: _Part) -> None:
+        """Add the preamble some clients leave out, and refuse an instance of another
+        study before anything is stored (PS3.18 10.5.1)."""
+        head = b"".join(part.chunks)
+        part.examined = True
         if head[128:132] != b"DICM" and head[:2] == b"\x02\x00":
-            # File Meta Information without the 128-byte preamble and "DICM" (as pydicom
-            # writes by default): the data set is complete, the stored file gets the
-            # PS3.10 7.1 preamble so it is a valid Part 10 file.
+            # File Meta Information without the 128-byte preamble and "DICM" (pydicom
+            # writes so by default): the data set is complete, and the stored file gets
+            # the PS3.10 7.1 preamble so that it is a valid Part 10 file.
             log.info("STOW-RS part %d has no Part 10 preamble; adding it", part.index + 1)
             head = bytes(128) + b"DICM" + head
+        part.chunks = [head]
+        part.size = len(head)
         if self.study is None:
-            await part.session.write(head)
             return
         study, sop_class, sop = await self.web.archive.run(_peek_uids, head)
         if study is not None and study != self.study:
-            await part.session.abort()
-            part.session = None
-            part.outcome = PartOutcome(
+            part.chunks, part.size = [], 0
+            part.failed = PartOutcome(
                 failure_reason=DATASET_MISMATCH, sop_class_uid=sop_class,
                 sop_instance_uid=sop,
                 reason=f"Part {part.index + 1} belongs to study {study}, not {self.study}")
-            return
-        await part.session.write(head)
 
     async def _end(self) -> None:
         part, self.part = self.part, None
         if part is None:
             return
-        if part.session is not None and not part.checked:
-            await self._check_head(part)
-        if part.session is None:
-            self.outcomes[part.index] = part.outcome
+        if part.failed is None and not part.examined:
+            await self._examine(part)
+        if part.failed is not None:
+            self.outcomes[part.index] = part.failed
             return
+        if part.session is not None:
+            await self.slots.acquire()
+            self.tasks.append(asyncio.ensure_future(self._finish(part.index, part.session)))
+            return
+        data = b"".join(part.chunks)
+        self.batch.append((part.index, data))
+        self.batch_bytes += len(data)
+        if len(self.batch) >= BATCH_PARTS or self.batch_bytes >= BATCH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        batch, self.batch, self.batch_bytes = self.batch, [], 0
         await self.slots.acquire()
-        self.tasks.append(asyncio.ensure_future(self._finish(part.index, part.session)))
+        self.tasks.append(asyncio.ensure_future(self._store_batch(batch)))
+
+    async def _store_batch(self, batch: list[tuple[int, bytes]]) -> None:
+        try:
+            results = await self.web.archive.run(self.web.archive.core.ingestor.ingest_batch,
+                                                 [data for _, data in batch], self.origin)
+            for (index, _), result in zip(batch, results):
+                self.outcomes[index] = await self._checked(index, result)
+        except Exception as exc:
+            self._failed_all([index for index, _ in batch], exc)
+        finally:
+            self.slots.release()
 
     async def _finish(self, index: int, session: IngestSession) -> None:
         try:
-            result = await session.finish()
-            outcome = PartOutcome(result=result)
-            if (self.study is not None and result.ok and result.study_instance_uid
-                    and result.study_instance_uid != self.study):
-                # Its header was too long to peek at: undo the store it should not have had.
-                if result.status is IngestStatus.STORED:
-                    await self.web.archive.delete(sop_instance_uid=result.sop_instance_uid)
-                outcome = PartOutcome(
-                    failure_reason=DATASET_MISMATCH, sop_class_uid=result.sop_class_uid,
-                    sop_instance_uid=result.sop_instance_uid,
-                    reason=f"Part {index + 1} belongs to study {result.study_instance_uid}, "
-                           f"not {self.study}")
-            self.outcomes[index] = outcome
-        except HounsfieldError as exc:
-            self.outcomes[index] = PartOutcome(failure_reason=exc.dimse_status,
-                                               reason=exc.message)
+            self.outcomes[index] = await self._checked(index, await session.finish())
         except Exception as exc:
-            log.exception("Storing STOW-RS part %d failed", index + 1)
-            self.outcomes[index] = PartOutcome(failure_reason=PROCESSING_FAILURE,
-                                               reason=str(exc))
+            self._failed_all([index], exc)
         finally:
             self.slots.release()
+
+    def _failed_all(self, indexes: list[int], exc: Exception) -> None:
+        if isinstance(exc, HounsfieldError):
+            reason, text = exc.dimse_status, exc.message
+        else:
+            log.exception("Storing STOW-RS parts failed")
+            reason, text = PROCESSING_FAILURE, str(exc)
+        for index in indexes:
+            self.outcomes[index] = PartOutcome(failure_reason=reason, reason=text)
+
+    async def _checked(self, index: int, result: IngestResult) -> PartOutcome:
+        """The outcome of a stored part, undoing a store into the wrong study (a header
+        too long to peek at)."""
+        if (self.study is None or not result.ok or not result.study_instance_uid
+                or result.study_instance_uid == self.study):
+            return PartOutcome(result=result)
+        if result.status is IngestStatus.STORED:
+            await self.web.archive.delete(sop_instance_uid=result.sop_instance_uid)
+        return PartOutcome(
+            failure_reason=DATASET_MISMATCH, sop_class_uid=result.sop_class_uid,
+            sop_instance_uid=result.sop_instance_uid,
+            reason=f"Part {index + 1} belongs to study {result.study_instance_uid}, "
+                   f"not {self.study}")
 
     async def _fail_current(self, reason: int, text: str) -> None:
         part, self.part = self.part, None
@@ -214,8 +252,8 @@ class StowUpload:
             return
         if part.session is not None:
             await part.session.abort()
-        self.outcomes[part.index] = part.outcome or PartOutcome(failure_reason=reason,
-                                                                reason=text)
+        self.outcomes[part.index] = part.failed or PartOutcome(
+            failure_reason=reason, reason=f"Part {part.index + 1}: {text}")
 
 
 def _response_body(outcomes: list[PartOutcome], base: str,
