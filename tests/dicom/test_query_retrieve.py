@@ -358,3 +358,31 @@ async def test_get_decompresses_in_the_imaging_pool_for_a_peer_without_the_synta
     assert status == 0 and len(received) == 1
     assert received[0].SOPInstanceUID == ds.SOPInstanceUID
     assert received[0].PixelData == pixels
+
+
+async def test_patient_level_move_and_an_unreachable_destination(move_server, archive,
+                                                                 tmp_path,
+                                                                 unused_tcp_port: int) -> None:  # type: ignore[no-untyped-def]
+    srv, scp = move_server
+    datasets = await populate(archive, studies=2, per_study=2)
+    async with Association.connect("127.0.0.1", srv.port, "HOUNSFIELD", "MOVER",
+                                   query_contexts("patient", "move")) as assoc:
+        result = await assoc.move(identifier("PATIENT", PatientID="PAT2"), "PYSCP",
+                                  model="patient")
+    assert (result.status, result.completed) == (0, 2)
+    assert sorted(uid for uid, _ in scp.received) == sorted(
+        ds.SOPInstanceUID for ds in datasets if ds.PatientID == "PAT2")
+
+    nodes = {"down": {"ae_title": "DOWN", "host": "127.0.0.1", "port": unused_tcp_port}}
+    other = DicomServer(dicom_settings(tmp_path, dicom__remote_nodes=nodes,
+                                       dicom__network_timeout=2.0), archive)
+    await other.start()
+    try:
+        async with Association.connect("127.0.0.1", other.port, "HOUNSFIELD", "MOVER",
+                                       query_contexts("study", "move")) as assoc:
+            result = await assoc.move(identifier("STUDY", StudyInstanceUID=f"{PREFIX}.1"),
+                                      "DOWN")
+        assert result.status == 0xA702 and result.failed == 2
+        assert "Cannot reach" in (result.error_comment or "")
+    finally:
+        await other.stop()

@@ -140,6 +140,11 @@ class DicomServer:
                              writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        if len(self._connections) >= 2 * self.settings["dicom.max_associations"] + 8:
+            # Connections that never associate are bounded too (ARTIM only limits how long).
+            log.warning("Too many open connections; closing a new one at once")
+            writer.close()
+            return
         self._connections.add(task)
         peer = writer.get_extra_info("peername")
         assoc = ServerAssociation(self, f"{peer[0]}:{peer[1]}" if peer else "")
