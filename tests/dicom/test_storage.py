@@ -194,8 +194,17 @@ async def test_a_data_set_that_is_not_dicom_fails_and_the_association_lives(
                          b"\x08\x00\x18\x00UI\xff\xff garbage")
         response = await assoc.next_response(queue, 10)
         assert D.status_category(response.command.status) == "failure"
-        assert await assoc.store(make_image()) is not None
-    assert await archive.instances(sop_instance_uid="1.2.3.4") == []
+        # A SOP class other than the context's abstract syntax is refused (PS3.7 9.1.1).
+        message_id = assoc.next_message_id()
+        queue = assoc.expect_responses(message_id)
+        await assoc.send(ctx, D.Command(D.C_STORE_RQ, message_id=message_id,
+                                        affected_sop_class_uid="1.2.840.10008.5.1.4.1.1.4",
+                                        affected_sop_instance_uid="1.2.3.5", priority=0),
+                         b"\x08\x00\x16\x00\x1a\x00\x00\x00" + b"1.2.840.10008.5.1.4.1.1.4\x00")
+        response = await assoc.next_response(queue, 10)
+        assert response.command.status == 0x0122
+        assert (await assoc.store(make_image())).ok
+    assert await archive.instances(sop_instance_uid=["1.2.3.4", "1.2.3.5"]) == []
 
 
 PRIVATE_SOP_CLASS = "1.2.826.0.1.3680043.10.1447.99.1"

@@ -10,7 +10,7 @@ from hounsfield.config import Settings
 from .. import dimse as D
 from ..association import Message, Operation
 from ..datasets import DataSetSink, RefusingSink
-from ..sop_classes import QUERY_RETRIEVE
+from ..sop_classes import QUERY_RETRIEVE, service_kind
 from . import qr_find, qr_get, qr_move, storage, verification
 
 if TYPE_CHECKING:
@@ -34,6 +34,14 @@ class Services:
         return "*" in allowed or calling_ae_title in allowed
 
     async def open_store(self, assoc: "Association", message: Message) -> DataSetSink:
+        abstract_syntax = message.context.abstract_syntax
+        sop_class_uid = message.command.affected_sop_class_uid or abstract_syntax
+        if sop_class_uid != abstract_syntax or service_kind(
+                abstract_syntax, self.settings["ingest.accept_unknown_sop_classes"]) != "store":
+            # PS3.7 9.1.1.1.1: the SOP class is the abstract syntax of the context.
+            return RefusingSink(D.SOP_CLASS_NOT_SUPPORTED,
+                                f"C-STORE of {sop_class_uid} on a context for "
+                                f"{abstract_syntax}")
         if not self.allows("store", assoc.calling_ae_title):
             return RefusingSink(D.NOT_AUTHORIZED, f"{assoc.calling_ae_title} may not store")
         if self.archive is None:
