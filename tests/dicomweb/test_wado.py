@@ -252,3 +252,23 @@ async def test_json_is_gzipped_when_accepted(client: httpx.AsyncClient,
     plain = await client.get(url, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert zipped.json() == plain.json()
+
+
+async def test_access_scope_applies_to_every_read(client: httpx.AsyncClient,
+                                                  stored: dict[str, object]) -> None:
+    # The security layer sets the caller's scope; a study outside it does not exist for
+    # QIDO-RS, metadata, retrieval, frames or rendering.
+    from hounsfield.archive.access import Scope, current_scope
+
+    study, native = stored["study"], stored["native"][0]  # type: ignore[index]
+    token = current_scope.set(Scope(study_instance_uids=frozenset({"1.2.3.4"})))
+    try:
+        assert (await client.get(f"{BASE}/studies")).json() == []
+        for url in (f"{BASE}/studies/{study}/metadata", f"{BASE}/studies/{study}",
+                    _url(stored, native, "/frames/1"), _url(stored, native, "/rendered"),
+                    f"{BASE}/studies/{study}/series/{stored['s1']}/metadata"):
+            response = await client.get(url)
+            assert response.status_code == 404, url
+    finally:
+        current_scope.reset(token)
+    assert (await client.get(f"{BASE}/studies/{study}/metadata")).status_code == 200

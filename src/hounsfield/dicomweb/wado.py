@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from hounsfield.archive import ArchiveCore, InstanceRef
+from hounsfield.archive.access import Scope, current_scope
 from hounsfield.archive.dicomjson import BULKDATA_BASE
 from hounsfield.dicomweb import multipart
 from hounsfield.dicomweb.accept import requested_ranges
@@ -165,9 +166,13 @@ async def _stream_instances(web: DicomWeb, refs: list[InstanceRef], targets: lis
 # --- metadata -------------------------------------------------------------------------------
 
 def _metadata_body(core: ArchiveCore, study: str, series: str | None, sop: str | None,
-                   base: str, if_none_match: str | None) -> tuple[str, bytes | None]:
-    """ETag and body of the metadata of the given entity (blocking, one thread hop)."""
-    refs = core.instances(study, series, sop)
+                   base: str, if_none_match: str | None,
+                   scope: Scope | None) -> tuple[str, bytes | None]:
+    """ETag and body of the metadata of the given entity (blocking, one thread hop).
+
+    ``scope`` is the caller's access scope (archive.access), applied as the archive's own
+    async methods apply it."""
+    refs = core.instances(study, series, sop, scope)
     if not refs:
         what = "Instance " + sop if sop else "Series " + series if series else "Study " + study
         raise NotFound(f"{what} is not stored")
@@ -191,14 +196,15 @@ async def metadata(request: Request, study: str, series: str | None = None,
         raise NotAcceptable("Metadata is offered as application/dicom+json only")
     web = service(request)
     inm = request.headers.get("if-none-match")
+    scope = current_scope.get()
     etag, body = await web.archive.run(_metadata_body, web.archive.core, study, series, sop,
-                                       web.base_url(request), inm)
+                                       web.base_url(request), inm, scope)
     if body is None:
         cached = not_modified(request, etag)
         if cached is not None:
             return cached
         etag, body = await web.archive.run(_metadata_body, web.archive.core, study, series,
-                                           sop, web.base_url(request), None)
+                                           sop, web.base_url(request), None, scope)
     assert body is not None
     return await json_response(request, body, headers=cache_headers(etag))
 
