@@ -16,7 +16,9 @@ from typing import Iterable
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
-from pydicom.fileset import FileSet
+from pydicom.fileset import (  # type: ignore[attr-defined]
+    DIRECTORY_RECORDERS, FileSet, RecordNode, _four_level_record_type,
+)
 
 from hounsfield.archive import ArchiveCore, InstanceRef
 from hounsfield.auth.deidentify import Deidentifier, DeidentifyOptions, deidentify_file
@@ -55,7 +57,7 @@ def write_export(core: ArchiveCore, refs: Iterable[InstanceRef], out_zip: Path, 
             else:
                 data = b"".join(core.read_instance(ref))
                 path.write_bytes(deidentify_file(data, deidentifier))
-            file_set.add(str(path))
+            _add(file_set, path)
         root = Path(tmp) / "fileset"
         file_set.write(str(root))
         with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
@@ -64,6 +66,36 @@ def write_export(core: ArchiveCore, refs: Iterable[InstanceRef], out_zip: Path, 
                     full = Path(folder) / name
                     archive.write(full, full.relative_to(root).as_posix())
     return len(refs)
+
+
+# Values used in the directory records (not in the files) when an instance lacks a
+# Type 1 attribute of its record (PS3.3 F.5): de-identified objects have empty dates.
+_RECORD_DEFAULTS = {"PatientID": "UNKNOWN", "StudyDate": "19000101", "StudyTime": "000000",
+                    "StudyID": "0", "Modality": "OT", "SeriesNumber": 0, "InstanceNumber": 0}
+
+
+def _add(file_set: FileSet, path: Path) -> None:
+    """Stage one file with PATIENT/STUDY/SERIES/leaf records (PS3.3 F.4) made from its
+    header, with neutral values where a record needs one the file does not have."""
+    header = dcmread(str(path), stop_before_pixels=True)
+    for keyword, value in _RECORD_DEFAULTS.items():
+        if keyword not in header or header[keyword].value in (None, ""):
+            setattr(header, keyword, value)
+    parent: RecordNode | None = None
+    leaf_type = _four_level_record_type(header)
+    for record_type in ("PATIENT", "STUDY", "SERIES", leaf_type):
+        record = DIRECTORY_RECORDERS[record_type](header)
+        record.DirectoryRecordType = record_type
+        if record_type == leaf_type:
+            record.ReferencedSOPClassUIDInFile = header.SOPClassUID
+            record.ReferencedSOPInstanceUIDInFile = header.SOPInstanceUID
+            record.ReferencedTransferSyntaxUIDInFile = header.file_meta.TransferSyntaxUID
+        node = RecordNode(record)
+        if parent is not None:
+            node.parent = parent
+        parent = node
+    assert parent is not None
+    file_set.add_custom(str(path), parent)
 
 
 class AnonymizeReport:

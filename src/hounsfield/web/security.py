@@ -19,9 +19,10 @@ import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import orjson
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope as AsgiScope, Send
 
@@ -35,7 +36,8 @@ from hounsfield.auth.audit import AuditTrail
 from hounsfield.auth.schema import users
 from hounsfield.auth.tokens import TOKEN_PREFIX
 from hounsfield.config import Settings
-from hounsfield.errors import Forbidden, HounsfieldError, Unauthorized
+from hounsfield.errors import Forbidden, HounsfieldError, NotFound, Unauthorized
+from hounsfield.index.schema import studies
 
 __all__ = ["CSRF_HEADER", "Principal", "SESSION_COOKIE", "SHARE_HEADER", "SecurityMiddleware",
            "client_address", "install"]
@@ -48,6 +50,8 @@ SHARE_HEADER = "x-share-token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STUDY_IN_PATH = re.compile(r"/studies/([0-9.]{1,64})(?:/|$)")
 _STUDY_PARAMS = ("StudyInstanceUID", "0020000D", "studyUID", "study")
+# Audited actions whose named studies are checked against the caller's scope up front.
+_GUARDED = frozenset({"view", "retrieve", "delete"})
 _BASIC_CACHE_SECONDS = 300
 _BASIC_CACHE_SIZE = 1024
 
@@ -119,6 +123,14 @@ class SecurityMiddleware:
                 await self._record(rule, principal, request, "denied", problem.message)
             await self._refuse(send, problem, request)
             return
+        if principal.scope is not None and rule is not None and rule.audit in _GUARDED:
+            missing = await self.run(self._outside_scope, principal.scope, request)
+            if missing:
+                # The same answer as for a study that is not stored: no existence leak.
+                problem = NotFound(f"Study {missing} is not stored")
+                await self._record(rule, principal, request, "denied", "outside scope")
+                await self._refuse(send, problem, request)
+                return
         scope["user"] = principal
         token = current_scope.set(principal.scope)
         status = {"code": 500}
@@ -139,7 +151,14 @@ class SecurityMiddleware:
 
     # --- authentication ----------------------------------------------------------------
     async def _authenticate(self, request: Request) -> Principal | None:
-        share_value = request.headers.get(SHARE_HEADER) or request.query_params.get("share")
+        share_value = request.headers.get(SHARE_HEADER)
+        if not share_value and "share" in request.query_params:
+            share_value = request.query_params["share"]
+            # Not a DICOM attribute: the handlers behind must not see it (QIDO would try
+            # to match it).
+            kept = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+                    if k != "share"]
+            request.scope["query_string"] = urlencode(kept).encode("latin-1")
         if share_value:
             return await self.run(self._share_principal, share_value)
         header = request.headers.get("authorization")
@@ -235,15 +254,27 @@ class SecurityMiddleware:
                 return exc
         return None
 
+    def _outside_scope(self, study_scope: Scope, request: Request) -> str | None:
+        """A study named in the path or the WADO-URI query that the caller may not see.
+
+        The archive filters by scope too; this check in front of the handler keeps a
+        handler that reads the core directly from ever serving a study out of scope."""
+        wanted = set(_study_uids(request))
+        if not wanted:
+            return None
+        with self.db.read() as conn:
+            seen = set(conn.execute(select(studies.c.study_instance_uid).where(
+                studies.c.study_instance_uid.in_(sorted(wanted)),
+                study_scope.condition())).scalars())
+        missing = sorted(wanted - seen)
+        return missing[0] if missing else None
+
     # --- audit -------------------------------------------------------------------------
     async def _record(self, rule: RouteRule, principal: Principal, request: Request,
                       outcome: str, reason: str | None) -> None:
         assert rule.audit is not None
-        uids = _STUDY_IN_PATH.findall(request.url.path)
+        uids = _study_uids(request)
         params = parse_qs(request.url.query)
-        for name in _STUDY_PARAMS:
-            for value in params.get(name, []):
-                uids.extend(v for v in value.split(",") if v)
         patient_ids = params.get("PatientID") or params.get("00100020") or [""]
         details: dict[str, Any] = {"method": request.method, "path": request.url.path[:500]}
         if request.url.query:
@@ -301,6 +332,17 @@ class SecurityMiddleware:
                     (b"strict-transport-security", b"max-age=31536000; includeSubDomains")]
             await send(message)
         return wrapped
+
+
+def _study_uids(request: Request) -> list[str]:
+    """Study Instance UIDs a request names: in the path, in QIDO's StudyInstanceUID and
+    WADO-URI's studyUID (comma or backslash separated lists)."""
+    uids = _STUDY_IN_PATH.findall(request.url.path)
+    params = parse_qs(request.url.query)
+    for name in _STUDY_PARAMS:
+        for value in params.get(name, []):
+            uids.extend(v for v in re.split(r"[,\\]", value) if v)
+    return list(dict.fromkeys(uids))
 
 
 def _forbidden(message: str) -> HounsfieldError:
