@@ -6,17 +6,20 @@ Every query parameter that is not a control parameter is a matching key (keyword
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hounsfield.archive import ArchiveCore
+from hounsfield.archive.access import Scope, current_scope
 from hounsfield.archive.query import Query, QueryLevel
 from hounsfield.dicomweb.accept import requested_ranges
 from hounsfield.dicomweb.service import (
-    DICOM_JSON, check_uid, instance_url, json_response, series_url, service, single_param,
-    study_url,
+    DICOM_JSON, GZIP_MIN_BYTES, accepts_gzip, check_uid, encoded_json_response, instance_url,
+    series_url, service, single_param, study_url,
 )
 from hounsfield.errors import InvalidRequest, NotAcceptable
 
@@ -110,6 +113,19 @@ def _add_retrieve_urls(results: list[dict[str, Any]], level: QueryLevel, base: s
         doc[RETRIEVE_URL] = {"vr": "UR", "Value": [url]}
 
 
+def _search_body(core: ArchiveCore, query: Query, scope: Scope | None, level: QueryLevel,
+                 base: str, compress: bool) -> tuple[int, bytes, bool]:
+    """Search, add Retrieve URLs, serialize and compress in one worker-thread hop.
+
+    ``scope`` is the caller's access scope, applied as ``Archive.search`` applies it."""
+    results = core.search(query, scope)
+    _add_retrieve_urls(results, level, base)
+    body = orjson.dumps(results)
+    if compress and len(body) >= GZIP_MIN_BYTES:
+        return len(results), gzip.compress(body, 1), True
+    return len(results), body, False
+
+
 async def search(request: Request, level: QueryLevel, parents: dict[str, str]) -> Response:
     """Run one QIDO-RS search and answer with DICOM JSON (PS3.18 10.6.3)."""
     for name, uid in parents.items():
@@ -121,21 +137,22 @@ async def search(request: Request, level: QueryLevel, parents: dict[str, str]) -
     capped = query.limit is None or query.limit > maximum
     if capped:
         query.limit = maximum
+    scope = current_scope.get()
     try:
-        results = await web.archive.search(query)
+        count, body, gzipped = await web.archive.run(
+            _search_body, web.archive.core, query, scope, level, web.base_url(request),
+            accepts_gzip(request))
     except InvalidRequest as exc:
         raise InvalidRequest(_name_culprit(request, query, exc.message, web)) from None
     headers: dict[str, str] = {}
-    if capped and len(results) >= maximum:
+    if capped and count >= maximum:
         # The server's maximum cut the answer: say so if anything is left (PS3.18 8.3.4.4).
         probe = build_query(request, level, parents)
         probe.limit, probe.offset = 1, query.offset + maximum
         if await web.archive.search(probe):
             host = request.url.hostname or "hounsfield"
             headers["Warning"] = WARNING_TEXT.format(host=host)
-    base = web.base_url(request)
-    _add_retrieve_urls(results, level, base)
-    return await json_response(request, orjson.dumps(results), headers=headers)
+    return encoded_json_response(body, gzipped=gzipped, headers=headers)
 
 
 def _name_culprit(request: Request, query: Query, message: str, web: Any) -> str:

@@ -119,6 +119,16 @@ async def json_response(request: Request, body: bytes | Any, *, status_code: int
     return Response(data, status_code=status_code, media_type=media_type, headers=out_headers)
 
 
+def encoded_json_response(data: bytes, *, gzipped: bool, status_code: int = 200,
+                          headers: dict[str, str] | None = None) -> Response:
+    """A JSON response whose body was already serialized (and maybe compressed)."""
+    out_headers = dict(headers or {})
+    out_headers["Vary"] = "Accept, Accept-Encoding"
+    if gzipped:
+        out_headers["Content-Encoding"] = "gzip"
+    return Response(data, status_code=status_code, media_type=DICOM_JSON, headers=out_headers)
+
+
 def etag_of(refs: Iterable[InstanceRef], *variant: str) -> str:
     """A strong validator of a representation: the stored objects' checksums and the
     variant (transfer syntax, rendering parameters, base URL)."""

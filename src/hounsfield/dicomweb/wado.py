@@ -9,6 +9,7 @@ the JSON precomputed at ingest: one index query and no JSON parsing (DESIGN rule
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,8 +23,8 @@ from hounsfield.dicomweb import multipart
 from hounsfield.dicomweb.accept import requested_ranges
 from hounsfield.dicomweb.negotiation import DicomChoice, choose_dicom
 from hounsfield.dicomweb.service import (
-    DICOM_JSON, DicomWeb, cache_headers, check_uid, etag_of, json_response, not_modified,
-    service,
+    DICOM_JSON, GZIP_MIN_BYTES, DicomWeb, accepts_gzip, cache_headers, check_uid,
+    encoded_json_response, etag_of, not_modified, service,
 )
 from hounsfield.errors import NotAcceptable, NotFound
 from hounsfield.imaging.transcode import transcode
@@ -166,8 +167,8 @@ async def _stream_instances(web: DicomWeb, refs: list[InstanceRef], targets: lis
 # --- metadata -------------------------------------------------------------------------------
 
 def _metadata_body(core: ArchiveCore, study: str, series: str | None, sop: str | None,
-                   base: str, if_none_match: str | None,
-                   scope: Scope | None) -> tuple[str, bytes | None]:
+                   base: str, if_none_match: str | None, scope: Scope | None,
+                   compress: bool) -> tuple[str, bytes | None, bool]:
     """ETag and body of the metadata of the given entity (blocking, one thread hop).
 
     ``scope`` is the caller's access scope (archive.access), applied as the archive's own
@@ -178,10 +179,12 @@ def _metadata_body(core: ArchiveCore, study: str, series: str | None, sop: str |
         raise NotFound(f"{what} is not stored")
     etag = etag_of(refs, "metadata", base)
     if if_none_match is not None and etag in if_none_match:
-        return etag, None
+        return etag, None, False
     docs = core.metadata_documents([ref.id for ref in refs])
-    body = b"[" + b",".join(docs) + b"]"
-    return etag, body.replace(_PLACEHOLDER, base.encode("utf-8"))
+    body = (b"[" + b",".join(docs) + b"]").replace(_PLACEHOLDER, base.encode("utf-8"))
+    if compress and len(body) >= GZIP_MIN_BYTES:
+        return etag, gzip.compress(body, 1), True
+    return etag, body, False
 
 
 async def metadata(request: Request, study: str, series: str | None = None,
@@ -196,17 +199,17 @@ async def metadata(request: Request, study: str, series: str | None = None,
         raise NotAcceptable("Metadata is offered as application/dicom+json only")
     web = service(request)
     inm = request.headers.get("if-none-match")
-    scope = current_scope.get()
-    etag, body = await web.archive.run(_metadata_body, web.archive.core, study, series, sop,
-                                       web.base_url(request), inm, scope)
+    scope, compress, base = current_scope.get(), accepts_gzip(request), web.base_url(request)
+    etag, body, gzipped = await web.archive.run(_metadata_body, web.archive.core, study,
+                                                series, sop, base, inm, scope, compress)
     if body is None:
         cached = not_modified(request, etag)
         if cached is not None:
             return cached
-        etag, body = await web.archive.run(_metadata_body, web.archive.core, study, series,
-                                           sop, web.base_url(request), None, scope)
+        etag, body, gzipped = await web.archive.run(_metadata_body, web.archive.core, study,
+                                                    series, sop, base, None, scope, compress)
     assert body is not None
-    return await json_response(request, body, headers=cache_headers(etag))
+    return encoded_json_response(body, gzipped=gzipped, headers=cache_headers(etag))
 
 
 def metadata_geometry(doc: dict[str, Any]) -> dict[str, Any]:
