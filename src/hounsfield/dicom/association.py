@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from hounsfield.errors import HounsfieldError
+
 from . import dimse as D
 from . import pdu as P
 from .datasets import BufferSink, DataSetSink, DataSetTooLarge, RefusingSink
@@ -306,7 +308,11 @@ class Association:
         except AssociationClosed:
             pass
         except Exception as exc:  # a service failure is a status, never a dead association
-            log.exception("%s handler failed", message.command.name)
+            if isinstance(exc, HounsfieldError) and exc.http_status < 500:
+                log.warning("%s from %s refused: %s", message.command.name,
+                            self.peer_ae_title, exc)  # the request's fault, not ours
+            else:
+                log.exception("%s handler failed", message.command.name)
             status = getattr(exc, "dimse_status", None)
             if message.command.command_field != D.C_ECHO_RQ and (
                     status is None or D.status_category(status) != "failure"):
@@ -317,6 +323,8 @@ class Association:
                                          error_comment=str(exc))
             except AssociationClosed:
                 pass
+            except D.DIMSEError as error:  # the request cannot even be answered
+                await self._protocol_abort(f"Cannot answer {message.command.name}: {error}")
         finally:
             self.operations.pop(op.message_id, None)
 

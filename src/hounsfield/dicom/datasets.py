@@ -14,19 +14,28 @@ from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_dataset
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
+from hounsfield.errors import InvalidRequest
+
 IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 UNCOMPRESSED = (EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 
 
 def decode_dataset(data: bytes, transfer_syntax_uid: str) -> Dataset:
-    """A data set received in ``transfer_syntax_uid`` (identifiers, small objects)."""
+    """A data set received in ``transfer_syntax_uid`` (identifiers, small objects); every
+    element is read here, so damage is found now and raised as InvalidRequest."""
     ts = UID(transfer_syntax_uid)
-    if ts == DeflatedExplicitVRLittleEndian:
-        data = zlib.decompress(data, -zlib.MAX_WBITS)
-    implicit = ts.is_implicit_VR if ts.is_transfer_syntax else False
-    little = ts.is_little_endian if ts.is_transfer_syntax else True
-    return read_dataset(BytesIO(data), implicit, little)
+    try:
+        if ts == DeflatedExplicitVRLittleEndian:
+            data = zlib.decompress(data, -zlib.MAX_WBITS)
+        implicit = ts.is_implicit_VR if ts.is_transfer_syntax else False
+        little = ts.is_little_endian if ts.is_transfer_syntax else True
+        ds = read_dataset(BytesIO(data), implicit, little)
+        for _ in ds.iterall():
+            pass
+        return ds
+    except Exception as exc:  # pydicom raises many types for damaged input
+        raise InvalidRequest(f"Cannot decode the data set: {exc}") from None
 
 
 def encode_dataset(ds: Dataset, transfer_syntax_uid: str) -> bytes:

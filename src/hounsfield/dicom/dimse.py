@@ -141,7 +141,8 @@ def _encode_value(value: object, vr: str) -> bytes:
     if vr == "AT":
         return b"".join(struct.pack("<HH", tag >> 16, tag & 0xFFFF)
                         for tag in value)  # type: ignore[attr-defined]
-    raw = str(value).encode("ascii")
+    # latin-1, not ascii: a response echoes UIDs and titles exactly as the request had them.
+    raw = str(value).encode("latin-1")
     if len(raw) % 2:
         raw += b"\x00" if vr == "UI" else b" "
     return raw

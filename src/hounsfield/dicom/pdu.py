@@ -214,8 +214,10 @@ PDU = Union[AAssociateRQ, AAssociateAC, AAssociateRJ, PDataTF, AReleaseRQ, ARele
 # --- encoding ----------------------------------------------------------------------------
 
 def _ascii(value: str, what: str) -> bytes:
+    # latin-1 round-trips what decoding read, so an answer can echo a peer's odd bytes;
+    # what we originate is plain ASCII anyway.
     try:
-        return value.encode("ascii")
+        return value.encode("latin-1")
     except UnicodeEncodeError:
         raise PDUError(f"{what} {value!r} is not ASCII") from None
 
