@@ -272,3 +272,9 @@ async def test_access_scope_applies_to_every_read(client: httpx.AsyncClient,
     finally:
         current_scope.reset(token)
     assert (await client.get(f"{BASE}/studies/{study}/metadata")).status_code == 200
+
+
+async def test_unknown_resource_is_a_json_404(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{BASE}/studies/1.2.3/nonsense")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found" and "nonsense" in response.json()["message"]

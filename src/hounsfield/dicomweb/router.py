@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
 
 from hounsfield.archive import Archive
@@ -132,6 +132,15 @@ def routes() -> list[Route]:
     ]
 
 
+async def _unknown(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+    """JSON 404 for a path under the base path that names no DICOMweb resource."""
+    path = scope.get("path", "")
+    response = JSONResponse({"error": "not_found",
+                             "message": f"No DICOMweb resource at {path[:200]!r}"},
+                            status_code=404)
+    await response(scope, receive, send)  # type: ignore[arg-type]
+
+
 def mount(app: Starlette, settings: Settings, archive: Archive) -> DicomWeb:
     """Add the DICOMweb routes under ``dicomweb.base_path``, WADO-URI also at ``/wado``,
     and CORS for ``http.cors_origins``. The render pool starts on first use."""
@@ -139,7 +148,7 @@ def mount(app: Starlette, settings: Settings, archive: Archive) -> DicomWeb:
     web = DicomWeb(settings=settings, archive=archive,
                    pool=RenderPool(settings["dicomweb.render_workers"]), base_path=base_path)
     app.state.dicomweb = web
-    app.router.routes.append(Mount(base_path, app=Router(routes())))
+    app.router.routes.append(Mount(base_path, app=Router(routes(), default=_unknown)))
     app.router.routes.append(Route("/wado", wado_uri.wado_uri, methods=["GET"]))
     origins = list(settings["http.cors_origins"])
     if origins:
