@@ -107,10 +107,57 @@ export function searchSeries(studyUid: string, signal?: AbortSignal): Promise<Di
   return getJson(`${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series?${params.toString()}`, signal);
 }
 
-/** WADO-RS series metadata (PS3.18 10.4.1.1.2): the DICOM JSON of every instance. */
-export function seriesMetadata(studyUid: string, seriesUid: string, signal?: AbortSignal): Promise<DicomJson[]> {
-  return getJson(`${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/metadata`, signal);
+const metadataRequests = new Map<string, Promise<DicomJson[]>>();
+
+/**
+ * WADO-RS series metadata (PS3.18 10.4.1.1.2): the DICOM JSON of every instance. One
+ * request per series; a request started early (see prefetchStudy) is reused.
+ */
+export function seriesMetadata(studyUid: string, seriesUid: string): Promise<DicomJson[]> {
+  const url = `${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/metadata`;
+  let request = metadataRequests.get(url);
+  if (!request) {
+    request = getJson(url);
+    request.catch(() => metadataRequests.delete(url));
+    metadataRequests.set(url, request);
+  }
+  return request;
 }
+
+/** Forget fetched metadata (the viewer registers it with the image loader, which keeps it). */
+export function forgetSeriesMetadata(): void {
+  metadataRequests.clear();
+}
+
+export interface StudyPrefetch {
+  study: Promise<DicomJson | undefined>;
+  series: Promise<DicomJson[]>;
+}
+
+/**
+ * Start the viewer's first requests (study, series, and the first series' metadata)
+ * while the viewer code itself is still downloading, so the first image comes sooner.
+ */
+export function prefetchStudy(studyUid: string, signal?: AbortSignal): StudyPrefetch {
+  const study = getStudy(studyUid, signal);
+  const series = searchSeries(studyUid, signal);
+  series.then(
+    (found) => {
+      const first = found.find((ds) => !NON_IMAGE_MODALITIES.has(String(ds['00080060']?.Value?.[0] ?? '')));
+      const uid = first?.['0020000E']?.Value?.[0];
+      if (typeof uid === 'string' && !signal?.aborted) seriesMetadata(studyUid, uid).catch(() => undefined);
+    },
+    () => undefined,
+  );
+  // Errors are reported by whoever awaits these; avoid "unhandled rejection" noise meanwhile.
+  study.catch(() => undefined);
+  return { study, series };
+}
+
+/** Modalities whose series hold no images (PS3.3 C.7.3.1.1.1): no thumbnail, no viewport. */
+export const NON_IMAGE_MODALITIES = new Set([
+  'SR', 'DOC', 'KO', 'PR', 'REG', 'RTSTRUCT', 'RTPLAN', 'RTRECORD', 'FID', 'AU', 'ECG', 'HD', 'PLAN',
+]);
 
 export function seriesThumbnailUrl(studyUid: string, seriesUid: string): string {
   return `${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/thumbnail`;

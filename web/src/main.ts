@@ -4,6 +4,7 @@
  */
 import './style.css';
 import { clear, errorBox, h } from './dom';
+import { prefetchStudy } from './dicomweb';
 import { installHooks, reportError } from './hooks';
 import { startRouter, type Route } from './router';
 import { renderStudyList } from './studylist';
@@ -36,10 +37,12 @@ function show(route: Route): void {
     clear(app);
     app.append(h('div', { className: 'status', 'data-testid': 'viewer-loading' }, 'Loading viewer…'));
     let destroyPage: (() => void) | undefined;
+    // The study's first requests go out while the viewer code (Cornerstone, ~4 MB) loads.
+    const prefetched = prefetchStudy(studyUid, controller.signal);
     hf.ready = import('./viewer/viewer').then(
       ({ renderViewer }) => {
         if (controller.signal.aborted) return;
-        const page = renderViewer(app, studyUid, controller.signal);
+        const page = renderViewer(app, studyUid, controller.signal, prefetched);
         hf.viewer = page.hooks;
         destroyPage = page.destroy;
         return page.ready;

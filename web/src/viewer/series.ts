@@ -5,7 +5,7 @@
  */
 import { wadors } from '@cornerstonejs/dicom-image-loader';
 import { Tag, num, nums, str, type DicomJson } from '../dicomjson';
-import { frameImageId, seriesMetadata } from '../dicomweb';
+import { NON_IMAGE_MODALITIES, frameImageId, seriesMetadata } from '../dicomweb';
 
 export interface SeriesInfo {
   studyUid: string;
@@ -29,9 +29,6 @@ export interface LoadedSeries extends SeriesInfo {
 }
 
 const loaded = new Map<string, Promise<LoadedSeries>>();
-
-/** Modalities whose series hold no images (PS3.3 C.7.3.1.1.1): no thumbnail, no viewport. */
-const NON_IMAGE_MODALITIES = new Set(['SR', 'DOC', 'KO', 'PR', 'REG', 'RTSTRUCT', 'RTPLAN', 'RTRECORD', 'FID', 'AU', 'ECG', 'HD', 'PLAN']);
 
 export function isImageSeries(info: SeriesInfo): boolean {
   return !NON_IMAGE_MODALITIES.has(info.modality);

@@ -11,7 +11,7 @@ import {
 import { annotation, utilities as toolUtils } from '@cornerstonejs/tools';
 import { clear, errorBox, h } from '../dom';
 import { Tag, formatDate, num, str } from '../dicomjson';
-import { getStudy, searchSeries, seriesThumbnailUrl } from '../dicomweb';
+import { prefetchStudy, seriesThumbnailUrl, type StudyPrefetch } from '../dicomweb';
 import { reportError, type ViewerHooks } from '../hooks';
 import { startCornerstone, type Capabilities } from './cornerstone';
 import { presetsFor } from './presets';
@@ -30,7 +30,7 @@ export interface ViewerPage {
   destroy(): void;
 }
 
-export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortSignal): ViewerPage {
+export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortSignal, prefetched?: StudyPrefetch): ViewerPage {
   clear(root);
   // Milliseconds since the page's navigation started (performance.now()), so a benchmark
   // that loads /viewer?study=... directly reads "time to first image" off firstImage.
@@ -382,8 +382,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   // ---- loading -------------------------------------------------------------------------
   const ready = (async () => {
     const capsPromise = startCornerstone();
-    const studyPromise = getStudy(studyUid, signal);
-    const seriesPromise = searchSeries(studyUid, signal);
+    const { study: studyPromise, series: seriesPromise } = prefetched ?? prefetchStudy(studyUid, signal);
     capabilities = await capsPromise;
     if (window.__hf) window.__hf.capabilities = { webgl: capabilities.webgl, renderer: capabilities.renderer };
     createToolGroups(dialog.ask);
