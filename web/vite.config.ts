@@ -16,6 +16,14 @@ export default defineConfig({
     target: 'es2022',
     // Cornerstone (vtk.js) is large; it is loaded only on the viewer route.
     chunkSizeWarningLimit: 5000,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // The codecs' Emscripten glue and xmlbuilder2's URL code name Node built-ins on
+        // paths that never run in a browser; Vite stubs them. Other warnings still show.
+        if (/has been externalized for browser compatibility/.test(warning.message ?? '')) return;
+        warn(warning);
+      },
+    },
   },
   // The image loader starts its decoder as an ES module worker that imports the codecs.
   worker: { format: 'es' },

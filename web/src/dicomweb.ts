@@ -32,9 +32,7 @@ async function getJson(url: string, signal?: AbortSignal): Promise<DicomJson[]> 
   }
   // PS3.18 8.3.4: 204 No Content is an empty result (older servers); 200 carries an array.
   if (response.status === 204) return [];
-  if (!response.ok) {
-    throw new DicomWebError(url, response.status, (await safeText(response)).slice(0, 300));
-  }
+  if (!response.ok) throw new DicomWebError(url, response.status, await errorDetail(response));
   const text = await response.text();
   if (!text.trim()) return [];
   let body: unknown;
@@ -47,12 +45,27 @@ async function getJson(url: string, signal?: AbortSignal): Promise<DicomJson[]> 
   return body as DicomJson[];
 }
 
-async function safeText(response: Response): Promise<string> {
+/** The server's own words about a failure: a JSON error's message, or short plain text. */
+async function errorDetail(response: Response): Promise<string> {
+  const type = response.headers.get('Content-Type') ?? '';
+  let text = '';
   try {
-    return await response.text();
+    text = await response.text();
   } catch {
-    return '';
+    return response.statusText;
   }
+  if (type.includes('json')) {
+    try {
+      const body = JSON.parse(text) as Record<string, unknown>;
+      const message = body.detail ?? body.message ?? body.error ?? body.title;
+      if (typeof message === 'string') return message.slice(0, 300);
+    } catch {
+      // fall through to the status text
+    }
+  } else if (type.startsWith('text/plain')) {
+    return text.trim().slice(0, 300);
+  }
+  return response.statusText;
 }
 
 /** Query parameters for a study search (PS3.18 10.6.1); empty values are left out. */

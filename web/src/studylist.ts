@@ -6,6 +6,7 @@
 import { clear, errorBox, h } from './dom';
 import { Tag, formatDate, formatTime, num, str, strs, type DicomJson } from './dicomjson';
 import { searchStudies, type StudyQuery } from './dicomweb';
+import { reportError } from './hooks';
 import { navigate } from './router';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -147,7 +148,9 @@ export function renderStudyList(root: HTMLElement, params: URLSearchParams, sign
     },
     (err: Error) => {
       if (err.name === 'AbortError') return;
-      status.replaceWith(errorBox(`Search failed. ${err.message}`, 'study-error'));
+      const message = `Search failed. ${err.message}`;
+      reportError(message);
+      status.replaceWith(errorBox(message, 'study-error'));
     },
   );
   return state;

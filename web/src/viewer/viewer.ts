@@ -404,7 +404,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       .sort((a, b) => (a.number ?? 1e9) - (b.number ?? 1e9));
     drawStrip();
     if (!series.length) {
-      showError('This study has no series.');
+      showError(study ? 'This study has no series.' : `Study ${studyUid} was not found, or you may not see it.`);
       return;
     }
     engine = new RenderingEngine(ENGINE_ID);
