@@ -278,3 +278,23 @@ async def test_unknown_resource_is_a_json_404(client: httpx.AsyncClient) -> None
     response = await client.get(f"{BASE}/studies/1.2.3/nonsense")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found" and "nonsense" in response.json()["message"]
+
+
+async def test_large_objects_stream_in_chunks(client: httpx.AsyncClient,
+                                              stored: dict[str, object],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Objects above the whole-read limit are streamed chunk by chunk from storage.
+    from hounsfield.dicomweb import wado
+
+    monkeypatch.setattr(wado, "WHOLE_READ_LIMIT", 100)
+    monkeypatch.setattr(wado, "CHUNK_SIZE", 64)
+    native = stored["native"][0]  # type: ignore[index]
+    expected = stored["files"][str(native.SOPInstanceUID)]  # type: ignore[index]
+    any_syntax = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    single = await client.get(_url(stored, native), headers={"Accept": "application/dicom"})
+    assert single.content == expected
+    assert single.headers["content-length"] == str(len(expected))
+    series = await client.get(f"{BASE}/studies/{stored['study']}/series/{stored['s1']}",
+                              headers={"Accept": any_syntax})
+    parts = split_multipart(series.headers["content-type"], series.content)
+    assert parts[0][1] == expected and len(parts) == 2

@@ -115,14 +115,19 @@ async def retrieve(request: Request, study: str, series: str | None = None,
     if cached is not None:
         return cached
     headers = cache_headers(etag)
+    ref, target = refs[0], targets[0]
+    as_stored_large = target == ref.transfer_syntax_uid and ref.size > WHOLE_READ_LIMIT
     if not choice.multipart:
-        body = await instance_bytes(web, refs[0], targets[0])
-        return Response(body, media_type=f"application/dicom; transfer-syntax={targets[0]}",
+        media_type = f"application/dicom; transfer-syntax={target}"
+        if as_stored_large:
+            return StreamingResponse(_chunks(web, ref, target), media_type=media_type,
+                                     headers={**headers, "Content-Length": str(ref.size)})
+        return Response(await instance_bytes(web, ref, target), media_type=media_type,
                         headers=headers)
-    # The first object is prepared before the status line is sent, so a transcoding failure
-    # of a single instance is still a clean 406 rather than a cut stream.
-    first = await instance_bytes(web, refs[0], targets[0]) if (
-        targets[0] != refs[0].transfer_syntax_uid or len(refs) == 1) else None
+    # A transcoded first object is made before the status line is sent, so a transcoding
+    # failure of a single instance is still a clean 406 rather than a cut stream.
+    first = await instance_bytes(web, ref, target) if (
+        target != ref.transfer_syntax_uid or (len(refs) == 1 and not as_stored_large)) else None
     boundary = multipart.new_boundary()
     return StreamingResponse(
         _stream_instances(web, refs, targets, boundary, first),
