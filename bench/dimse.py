@@ -64,12 +64,17 @@ def wait_for_echo(port: int, aec: str, timeout: float = 60) -> None:
 class Hounsfield:
     name = "Hounsfield"
     aet = "HOUNSFIELD"
+    settings: list[str] = []  # NAME=VALUE overrides (--set)
 
     def __enter__(self) -> "Hounsfield":
         self.dir = tempfile.mkdtemp(prefix="bench-hounsfield-")
         self.port = free_port()
+        env = dict(ENV)
+        for item in self.settings:
+            name, _, value = item.partition("=")
+            env["HOUNSFIELD_" + name.replace(".", "_").upper()] = value
         self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.dir,
-                                      str(self.port)], env=ENV)
+                                      str(self.port)], env=env)
         wait_for_echo(self.port, self.aet)
         return self
 
@@ -183,7 +188,8 @@ def serve(data_dir: str, port: int) -> None:
     from hounsfield.dicom import DicomServer
 
     async def main() -> None:
-        settings = load_settings(data_dir=data_dir, dicom__port=port, dicom__host="127.0.0.1")
+        settings = load_settings(data_dir=data_dir, dicom__port=port, dicom__host="127.0.0.1",
+                                 log_level="warning")
         archive = await Archive.open(settings)
         server = DicomServer(settings, archive)
         await server.start()
@@ -201,12 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=HERE / "corpus" / "s1000-ct300")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--no-orthanc", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Hounsfield setting for its server, e.g. storage.fsync=false")
     parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
         return 0
+    Hounsfield.settings = list(args.set)
     if not shutil.which("storescu"):
         print("DCMTK (storescu, findscu, getscu) is needed", file=sys.stderr)
         return 2

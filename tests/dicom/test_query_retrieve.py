@@ -4,6 +4,7 @@ pynetdicom in both roles."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -92,11 +93,12 @@ async def test_our_scu_find_and_cancel(server: DicomServer, archive) -> None:  #
                                                           SeriesInstanceUID="", Modality=""))]
         assert [ds.Modality for ds in found] == ["CT"]
         seen = 0
-        async for _ in assoc.find(identifier("IMAGE", StudyInstanceUID=f"{PREFIX}.1",
-                                             SeriesInstanceUID=f"{PREFIX}.1.1",
-                                             SOPInstanceUID="")):
-            seen += 1
-            break  # leaving the loop sends C-CANCEL and waits for the final response
+        async with contextlib.aclosing(assoc.find(identifier(
+                "IMAGE", StudyInstanceUID=f"{PREFIX}.1", SeriesInstanceUID=f"{PREFIX}.1.1",
+                SOPInstanceUID=""))) as results:
+            async for _ in results:
+                seen += 1
+                break  # closing sends C-CANCEL and waits for the final response
         assert seen == 1
         assert await assoc.echo() == 0
 

@@ -168,7 +168,8 @@ class ClientAssociation(Association):
 
     async def find(self, identifier: Dataset, *, model: str = "study"
                    ) -> AsyncIterator[Dataset]:
-        """C-FIND: yields each matching identifier; stopping early sends C-CANCEL."""
+        """C-FIND: yields each matching identifier. Stopping early sends C-CANCEL; wrap the
+        loop in ``contextlib.aclosing`` to have that happen before the next statement."""
         ctx = self._context(MODELS[model]["find"], f"{model} root C-FIND")
         message_id, queue = await self._request(
             ctx, D.Command(D.C_FIND_RQ, affected_sop_class_uid=ctx.abstract_syntax,
@@ -190,7 +191,10 @@ class ClientAssociation(Association):
                 return
         finally:
             if not finished and self.is_established:
-                await self._cancel(ctx, message_id, queue)
+                try:
+                    await self._cancel(ctx, message_id, queue)
+                except (AssociationClosed, ConnectionError, TimeoutError):
+                    pass  # the association ended meanwhile: nothing left to cancel
             self.forget_responses(message_id)
 
     async def _cancel(self, ctx: AcceptedContext, message_id: int,
