@@ -142,8 +142,11 @@ export class StackGrid {
       const vp = this.viewport(cell);
       if (vp && cell.series) void vp.setImageIdIndex(Number(scrollbar.value)).catch(() => undefined);
     });
+    // Series are dragged as our own type, with the UID as text/plain too: some drag
+    // paths (automation, other windows) keep only the standard type.
     container.addEventListener('dragover', (event) => {
-      if (event.dataTransfer?.types.includes(SERIES_DRAG_TYPE)) {
+      const types = event.dataTransfer?.types ?? [];
+      if (event.dataTransfer && (types.includes(SERIES_DRAG_TYPE) || types.includes('text/plain'))) {
         event.preventDefault();
         event.dataTransfer.dropEffect = 'copy';
         container.classList.add('drop-target');
@@ -152,7 +155,7 @@ export class StackGrid {
     container.addEventListener('dragleave', () => container.classList.remove('drop-target'));
     container.addEventListener('drop', (event) => {
       container.classList.remove('drop-target');
-      const uid = event.dataTransfer?.getData(SERIES_DRAG_TYPE);
+      const uid = event.dataTransfer?.getData(SERIES_DRAG_TYPE) || event.dataTransfer?.getData('text/plain')?.trim();
       if (uid) {
         event.preventDefault();
         this.events.onDropSeries(cell, uid);
