@@ -166,7 +166,7 @@ def encode_command(command: Command) -> bytes:
     return _ELEMENT_HEADER.pack(0, 0, 4) + struct.pack("<L", len(body)) + body
 
 
-def decode_command(data: bytes | memoryview) -> Command:
+def decode_command(data: bytes | bytearray | memoryview) -> Command:
     """Decode an implicit VR little endian command set; unknown group 0000 elements are kept
     raw in ``extra``."""
     view = memoryview(data)

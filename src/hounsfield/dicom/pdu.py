@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 # PDU types (PS3.8 9.3.1)
 A_ASSOCIATE_RQ = 0x01
@@ -434,7 +434,7 @@ def _decode_associate(pdu_type: int, body: memoryview) -> AAssociateRQ | AAssoci
     called = _text(body[4:20])
     calling = _text(body[20:36])
     app_context = None
-    contexts: list = []
+    contexts: list[Any] = []
     user_info = None
     for item_type, value in _items(body[68:], name):
         if item_type == 0x10:
@@ -474,7 +474,7 @@ def _decode_associate(pdu_type: int, body: memoryview) -> AAssociateRQ | AAssoci
     if rq and not contexts:
         raise PDUError("A-ASSOCIATE-RQ proposes no presentation context")
     cls = AAssociateRQ if rq else AAssociateAC
-    return cls(called, calling, contexts, user_info, app_context, version)  # type: ignore
+    return cls(called, calling, contexts, user_info, app_context, version)
 
 
 def decode_pdvs(body: memoryview) -> list[PDV]:

@@ -91,10 +91,10 @@ class SubOperations:
             self.failed += 1
             self.failed_uids.append(sop_instance_uid)
 
-    def counts(self, *, final: bool) -> dict[str, int]:
-        out = {"number_of_completed_suboperations": self.completed,
-               "number_of_failed_suboperations": self.failed,
-               "number_of_warning_suboperations": self.warning}
+    def counts(self, *, final: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"number_of_completed_suboperations": self.completed,
+                               "number_of_failed_suboperations": self.failed,
+                               "number_of_warning_suboperations": self.warning}
         if not final:
             out["number_of_remaining_suboperations"] = self.remaining
         return out
