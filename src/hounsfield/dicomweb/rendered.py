@@ -7,6 +7,7 @@ series renders to one image per instance, sent as multipart/related.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -119,15 +120,32 @@ async def rendered(request: Request, study: str, series: str | None = None,
 
 async def _stream_rendered(web: DicomWeb, refs: list[InstanceRef], media_type: str,
                            options: dict[str, Any], boundary: str) -> AsyncIterator[bytes]:
-    first = True
-    for ref in refs:
+    """One part per image, in order, with as many renders in flight as pool workers."""
+
+    async def one(ref: InstanceRef) -> bytes | None:
         try:
-            body = await _render_one(web, ref, 0, media_type, options)
+            return await _render_one(web, ref, 0, media_type, options)
         except HounsfieldError:
-            continue  # an image this server cannot decode is left out of the series
-        yield multipart.part_head(boundary, media_type, length=len(body), first=first) + body
-        first = False
-    yield multipart.closing(boundary)
+            return None  # an image this server cannot decode is left out of the series
+
+    ahead = max(web.pool.workers, 1)
+    pending: dict[int, asyncio.Future[bytes | None]] = {}
+    first = True
+    try:
+        for index in range(len(refs)):
+            for later in range(index, min(index + ahead, len(refs))):
+                if later not in pending:
+                    pending[later] = asyncio.ensure_future(one(refs[later]))
+            body = await pending.pop(index)
+            if body is None:
+                continue
+            yield multipart.part_head(boundary, media_type, length=len(body), first=first)
+            yield body
+            first = False
+        yield multipart.closing(boundary)
+    finally:
+        for task in pending.values():
+            task.cancel()
 
 
 async def thumbnail_of(request: Request, study: str, series: str | None = None,
