@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query as Param, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
 
 from hounsfield.archive.access import current_scope
@@ -68,9 +68,21 @@ def _key(request: Request) -> bytes:
     return credentials.secret_key(_state(request).settings)
 
 
+class Body(BaseModel):
+    """A JSON request body: no text may hold NUL (PS3.5 6.1.2; databases refuse it)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
 # --- login sessions -----------------------------------------------------------------------
 
-class Login(BaseModel):
+class Login(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -131,7 +143,7 @@ async def me(request: Request) -> dict[str, Any]:
     return out
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(Body):
     current_password: str = Field(min_length=1, max_length=1024)
     new_password: str = Field(min_length=1, max_length=1024)
 
@@ -156,7 +168,7 @@ async def change_password(body: PasswordChange, request: Request) -> dict[str, A
     return {"ok": True}
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(Body):
     name: str = Field(default="", max_length=128)
     expires_in_days: int | None = Field(default=None, ge=1, le=3650)
 
@@ -190,7 +202,7 @@ async def revoke_my_token(token_id: int, request: Request) -> dict[str, Any]:
 
 # --- administration -----------------------------------------------------------------------
 
-class NewUser(BaseModel):
+class NewUser(Body):
     username: str = Field(min_length=1, max_length=64)
     password: str | None = Field(default=None, max_length=1024)
     roles: list[str] = Field(default_factory=list)
@@ -198,7 +210,7 @@ class NewUser(BaseModel):
     dicom_person_name: str = Field(default="", max_length=324)
 
 
-class UserChange(BaseModel):
+class UserChange(Body):
     roles: list[str] | None = None
     display_name: str | None = Field(default=None, max_length=128)
     dicom_person_name: str | None = Field(default=None, max_length=324)
@@ -244,12 +256,12 @@ async def admin_change_user(username: str, body: UserChange,
     return user.to_json()  # type: ignore[no-any-return]
 
 
-class NewGroup(BaseModel):
+class NewGroup(Body):
     name: str = Field(min_length=1, max_length=64)
     description: str = Field(default="", max_length=256)
 
 
-class Member(BaseModel):
+class Member(Body):
     username: str = Field(min_length=1, max_length=64)
 
 
@@ -281,7 +293,7 @@ async def admin_remove_member(name: str, username: str, request: Request) -> dic
     return {"ok": True}
 
 
-class NewGrant(BaseModel):
+class NewGrant(Body):
     kind: Literal["institution", "source_ae", "study"]
     value: str = Field(min_length=1, max_length=324)
     user: str | None = Field(default=None, max_length=64)
@@ -351,7 +363,7 @@ async def admin_audit(request: Request, user: str | None = Param(None, max_lengt
 
 # --- sharing and export -------------------------------------------------------------------
 
-class NewShare(BaseModel):
+class NewShare(Body):
     study_instance_uids: list[str] = Field(min_length=1, max_length=shares.MAX_STUDIES)
     expires_in_hours: int = Field(default=72, ge=1, le=24 * 365)
     password: str | None = Field(default=None, max_length=1024)
@@ -451,7 +463,7 @@ async def export_studies(request: Request,
     return response
 
 
-class ShareUnlock(BaseModel):
+class ShareUnlock(Body):
     password: str | None = Field(default=None, max_length=1024)
 
 

@@ -36,7 +36,9 @@ from hounsfield.auth.audit import AuditTrail
 from hounsfield.auth.schema import users
 from hounsfield.auth.tokens import TOKEN_PREFIX
 from hounsfield.config import Settings
-from hounsfield.errors import Forbidden, HounsfieldError, NotFound, Unauthorized
+from hounsfield.errors import (
+    Forbidden, HounsfieldError, InvalidRequest, NotFound, Unauthorized,
+)
 from hounsfield.index.schema import studies
 
 __all__ = ["CSRF_HEADER", "Principal", "SESSION_COOKIE", "SHARE_HEADER", "SecurityMiddleware",
@@ -51,6 +53,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STUDY_IN_PATH = re.compile(r"/studies/([0-9.]{1,64})(?:/|$)")
 _STUDY_PARAMS = ("StudyInstanceUID", "0020000D", "studyUID", "study")
 # Audited actions whose named studies are checked against the caller's scope up front.
+_NUL = re.compile(rb"%00|\x00")
 _GUARDED = frozenset({"view", "retrieve", "delete"})
 _BASIC_CACHE_SECONDS = 300
 _BASIC_CACHE_SIZE = 1024
@@ -104,6 +107,11 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope)
+        if "\x00" in scope["path"] or _NUL.search(scope.get("query_string", b"")):
+            # PS3.5 6.1.2: NUL is no character of any DICOM string; databases refuse it.
+            await self._refuse(send, InvalidRequest("The request contains a NUL character."),
+                               request)
+            return
         rule = self.table.match(scope["method"], scope["path"])
         if rule is not None and rule.permission in (PUBLIC, SHARE_LINK):
             await self.app(scope, receive, send)
@@ -197,7 +205,7 @@ class SecurityMiddleware:
                 "utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise Unauthorized("Malformed Basic credentials.") from None
-        if not sep or not username:
+        if not sep or not username or "\x00" in username + secret:
             raise Unauthorized("Malformed Basic credentials.")
         if secret.startswith(TOKEN_PREFIX):
             user = await self.run(credentials.authenticate_token, self.db, secret)
