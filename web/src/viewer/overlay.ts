@@ -5,7 +5,7 @@
  * they stay right after rotation and flips.
  */
 import type { Types } from '@cornerstonejs/core';
-import { utilities as csUtils } from '@cornerstonejs/core';
+import { getShouldUseCPURendering, utilities as csUtils } from '@cornerstonejs/core';
 import { utilities as toolUtils } from '@cornerstonejs/tools';
 import { h } from '../dom';
 import { Tag, formatDate, str, values, type DicomJson } from '../dicomjson';
@@ -66,7 +66,8 @@ export function createOverlay(viewportId: string): Overlay {
         const { windowWidth, windowCenter } = csUtils.windowLevel.toWindowLevel(voi.lower, voi.upper);
         bottomRight.push(`W ${Math.round(windowWidth)} L ${Math.round(windowCenter)}`);
       }
-      const zoom = (viewport as Types.IStackViewport).getZoom?.();
+      // The CPU fallback reports zoom on another scale; show it only where it means "× fit".
+      const zoom = getShouldUseCPURendering() ? undefined : (viewport as Types.IStackViewport).getZoom?.();
       if (zoom) bottomRight.push(`Zoom ${Math.round(zoom * 100)}%`);
       lines(br, bottomRight);
       const markers = orientationMarkers(viewport, first);

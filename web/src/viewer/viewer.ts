@@ -213,7 +213,12 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   const modeGroup = h('div', { className: 'group', 'data-testid': 'modes' });
   const modeButtons = new Map<Mode, HTMLButtonElement>();
   for (const [m, label] of [['2d', '2D'], ['mpr', 'MPR'], ['3d', '3D']] as [Mode, string][]) {
-    const button = h('button', { type: 'button', 'data-testid': `mode-${m}`, onclick: () => void setMode(m) }, label) as HTMLButtonElement;
+    const button = h('button', {
+      type: 'button',
+      'data-testid': `mode-${m}`,
+      'aria-pressed': String(m === '2d'),
+      onclick: () => void setMode(m),
+    }, label) as HTMLButtonElement;
     modeButtons.set(m, button);
     modeGroup.append(button);
   }
@@ -344,7 +349,9 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   // ---- keyboard ----------------------------------------------------------------------
   const onKey = (event: KeyboardEvent): void => {
     const target = event.target as HTMLElement;
-    if (target.closest('input[type=text], input[type=search], textarea, select, dialog')) return;
+    // Form controls keep their own keys (the scrollbar's arrows would otherwise step twice).
+    if (target.closest('input, textarea, select, dialog')) return;
+    if (event.key === ' ' && target.closest('button')) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     const vp = viewportFor() as Types.IStackViewport | undefined;
     const count = activeCell?.series?.imageIds.length ?? 0;
@@ -386,6 +393,13 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     capabilities = await capsPromise;
     if (window.__hf) window.__hf.capabilities = { webgl: capabilities.webgl, renderer: capabilities.renderer };
     createToolGroups(dialog.ask);
+    if (!capabilities.webgl) {
+      for (const m of ['mpr', '3d'] as Mode[]) {
+        const b = modeButtons.get(m) as HTMLButtonElement;
+        b.title = 'Needs WebGL, which this browser does not provide';
+        b.classList.add('unavailable');
+      }
+    }
     const [study, found] = await Promise.all([studyPromise, seriesPromise]);
     if (signal.aborted) return;
     if (study) {
