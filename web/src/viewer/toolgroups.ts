@@ -57,8 +57,15 @@ function arrowConfiguration(prompt: TextPrompt): Record<string, unknown> {
     getTextCallback: (done: (text: string) => void) => {
       void prompt('').then((text) => done(text ?? ''));
     },
-    changeTextCallback: (data: { data?: { text?: string } }, _eventData: unknown, done: (text: string) => void) => {
-      void prompt(data?.data?.text ?? '').then((text) => done(text ?? data?.data?.text ?? ''));
+    // The tool passes the annotation (whose data.label holds the text) when the label is
+    // double-clicked for editing.
+    changeTextCallback: (
+      annotation: { data?: { label?: string } },
+      _eventData: unknown,
+      done: (text: string) => void,
+    ) => {
+      const current = annotation?.data?.label ?? '';
+      void prompt(current).then((text) => done(text ?? current));
     },
   };
 }

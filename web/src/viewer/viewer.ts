@@ -529,12 +529,12 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     },
     getAnnotations: () =>
       annotation.state.getAllAnnotations().map((a) => {
-        const data = a.data as { cachedStats?: Record<string, unknown>; text?: string };
+        const data = a.data as { cachedStats?: Record<string, unknown>; label?: string; text?: string };
         return {
           toolName: a.metadata?.toolName ?? '',
           viewportId: (a.metadata as { viewportId?: string } | undefined)?.viewportId,
           stats: Object.assign({}, ...Object.values(data.cachedStats ?? {})) as Record<string, unknown>,
-          text: data.text,
+          text: data.label ?? data.text,
         };
       }),
     setTool: (id) => selectTool(id),
