@@ -14,6 +14,7 @@ from .association import Association
 from .dul import UpperLayer
 from .negotiation import Policy, negotiate
 from .services import Services
+from .services.storage import StoreTally
 from .tls import server_ssl_context
 
 log = logging.getLogger("hounsfield.dicom.server")
@@ -40,6 +41,7 @@ class ServerAssociation(Association):
                          max_pdu_length=server.policy.max_pdu_length, handler=server.services)
         self.server = server
         self.peer_address = peer_address
+        self.store_tally = StoreTally()
 
     async def on_associate_request(self, rq: P.AAssociateRQ) -> P.AAssociateAC | P.AAssociateRJ:
         self.calling_ae_title = rq.calling_ae_title.strip()
@@ -76,16 +78,18 @@ class DicomServer:
     TLS is on); port 0 takes a free port, exposed as :attr:`port` / :attr:`tls_port`."""
 
     def __init__(self, settings: Settings, archive: Any = None, *,
-                 ssl_context: ssl.SSLContext | None = None, pool: Any = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None, pool: Any = None,
+                 audit: Any = None) -> None:
         """``pool``: the imaging ``RenderPool`` that decompresses objects a C-MOVE/C-GET
-        peer cannot take as stored (without one, a thread does it)."""
+        peer cannot take as stored (without one, a thread does it). ``audit``: the
+        server's ``AuditTrail`` (auth/audit.py) for search, retrieve and store events."""
         if settings["dicom.max_pdu_length"] <= 0:
             raise ValueError("Setting 'dicom.max_pdu_length' must be a positive number of "
                              "bytes; received PDUs are bounded by it")
         self.settings = settings
         self.archive = archive
         self.policy = policy_from_settings(settings)
-        self.services = Services(settings, archive, pool)
+        self.services = Services(settings, archive, pool, audit)
         self.ssl_context = ssl_context
         self.port: int | None = None
         self.tls_port: int | None = None
@@ -125,6 +129,7 @@ class DicomServer:
                 log.exception("Aborting an association failed")
         if self._connections:
             await asyncio.wait(list(self._connections), timeout=5)
+        await self.services.audit.drain()
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
@@ -161,6 +166,7 @@ class DicomServer:
             log.exception("Association with %s failed", assoc.peer_address)
         finally:
             await assoc.cleanup()
+            self.services.association_ended(assoc)
             self._associations.discard(assoc)
             self._connections.discard(task)
             if not writer.is_closing():

@@ -9,6 +9,7 @@ from hounsfield.config import Settings
 
 from .. import dimse as D
 from ..association import Message, Operation
+from ..audit import DimseAudit
 from ..datasets import DataSetSink, RefusingSink
 from ..sop_classes import QUERY_RETRIEVE, service_kind
 from . import qr_find, qr_get, qr_move, storage, verification
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
 class Services:
     """The :class:`~hounsfield.dicom.association.RequestHandler` of the server."""
 
-    def __init__(self, settings: Settings, archive: Any, pool: Any = None) -> None:
+    def __init__(self, settings: Settings, archive: Any, pool: Any = None,
+                 audit: Any = None) -> None:
         self.settings = settings
         self.archive = archive
         self.pool = pool  # imaging RenderPool for conversions, or None (a thread)
+        self.audit = DimseAudit(audit)  # audit events on an AuditTrail, or none
 
     @property
     def run(self) -> Any:
@@ -46,7 +49,17 @@ class Services:
             return RefusingSink(D.NOT_AUTHORIZED, f"{assoc.calling_ae_title} may not store")
         if self.archive is None:
             return RefusingSink(D.REFUSED_OUT_OF_RESOURCES, "No archive behind this server")
-        return await storage.open_store(self.archive, assoc, message)
+        tally = getattr(assoc, "store_tally", None)
+        return await storage.open_store(self.archive, assoc, message, tally)
+
+    def association_ended(self, assoc: "Association") -> None:
+        """One audit event for what the association stored."""
+        tally: storage.StoreTally | None = getattr(assoc, "store_tally", None)
+        if tally is not None and (tally.stored or tally.failed):
+            self.audit.record(assoc, "store", "success" if tally.stored else "failure",
+                              study_instance_uids=tally.study_instance_uids,
+                              details={"service": "C-STORE", "stored": tally.stored,
+                                       "failed": tally.failed})
 
     async def handle(self, assoc: "Association", message: Message, operation: Operation) -> None:
         field = message.command.command_field

@@ -38,4 +38,5 @@ async def c_get(services: "Services", assoc: "Association", message: Message,
             raise
         return result.status
 
-    await run_suboperations(assoc, message, operation, services.archive, refs, store)
+    await run_suboperations(assoc, message, operation, services.archive, refs, store,
+                            services.audit, {"service": "C-GET"})

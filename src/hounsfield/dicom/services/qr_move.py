@@ -83,6 +83,8 @@ async def c_move(services: "Services", assoc: "Association", message: Message,
             except (AssociationClosed, ConnectionError, TimeoutError):
                 return D.REFUSED_SUBOPS_RESOURCES
             return result.status
-        await run_suboperations(assoc, message, operation, services.archive, refs, store)
+        await run_suboperations(assoc, message, operation, services.archive, refs, store,
+                                services.audit, {"service": "C-MOVE",
+                                                 "destination": node["name"]})
     finally:
         await sub.release()

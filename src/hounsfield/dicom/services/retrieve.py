@@ -79,10 +79,13 @@ class SubOperations:
     failed: int = 0
     warning: int = 0
     failed_uids: list[str] = field(default_factory=list)
+    study_instance_uids: set[str] = field(default_factory=set)  # of what was delivered
 
-    def record(self, status: int, sop_instance_uid: str) -> None:
+    def record(self, status: int, sop_instance_uid: str, study_instance_uid: str = "") -> None:
         self.remaining -= 1
         category = D.status_category(status)
+        if category in ("success", "warning"):
+            self.study_instance_uids.add(study_instance_uid)
         if category == "success":
             self.completed += 1
         elif category == "warning":
@@ -148,7 +151,8 @@ async def load_source(archive: Any, ref: Any) -> Part10Source:
 
 async def run_suboperations(assoc: "Association", message: Message, operation: Operation,
                             archive: Any, refs: list[Any],
-                            store: Callable[[Any, Part10Source], Awaitable[int]]) -> None:
+                            store: Callable[[Any, Part10Source], Awaitable[int]],
+                            audit: Any = None, details: dict[str, Any] | None = None) -> None:
     """Call ``store(ref, source) -> status`` for each instance, with a pending response
     after each and C-CANCEL checked between them (PS3.4 C.4.2.2.2)."""
     subops = SubOperations(len(refs))
@@ -168,10 +172,15 @@ async def run_suboperations(assoc: "Association", message: Message, operation: O
             loading = asyncio.create_task(load_source(archive, refs[index + 1])) \
                 if index + 1 < len(refs) else None
             status = D.REFUSED_SUBOPS_RESOURCES if source is None else await store(ref, source)
-            subops.record(status, ref.sop_instance_uid)
+            subops.record(status, ref.sop_instance_uid, ref.study_instance_uid)
             if subops.remaining:
                 await send_pending(assoc, message, subops)
     finally:
         if loading is not None and not loading.done():
             loading.cancel()
+        if audit is not None:
+            audit.record(assoc, "retrieve", "success" if subops.completed + subops.warning
+                         else "failure", study_instance_uids=subops.study_instance_uids,
+                         details=dict(details or {}, completed=subops.completed,
+                                      failed=subops.failed, warning=subops.warning))
     await send_final(assoc, message, subops, operation.cancelled and subops.remaining > 0)

@@ -23,8 +23,9 @@ class IngestSink:
     ``finish()`` returns the C-STORE status and comment from the ingest result: success is
     reported only once the archive says the object is durable (DESIGN rule 2)."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Any, tally: "StoreTally | None" = None) -> None:
         self.session = session
+        self.tally = tally
 
     async def write(self, data: bytes | memoryview) -> None:
         await self.session.write(data)
@@ -33,19 +34,40 @@ class IngestSink:
         result = await self.session.finish()
         if not result.ok:
             log.warning("C-STORE of %s refused: %s", result.sop_instance_uid, result.reason)
+        if self.tally is not None:
+            self.tally.add(result)
         return result.dimse_status, result.reason or result.warning
 
     async def abort(self) -> None:
         await self.session.abort()
 
 
+class StoreTally:
+    """What one association stored, for its audit event (one per association, PS3.15 A.5.3
+    "DICOM Instances Transferred")."""
+
+    def __init__(self) -> None:
+        self.stored = 0
+        self.failed = 0
+        self.study_instance_uids: set[str] = set()
+        self.patient_ids: set[str] = set()
+
+    def add(self, result: Any) -> None:
+        if result.ok:
+            self.stored += 1
+            if result.study_instance_uid:
+                self.study_instance_uids.add(result.study_instance_uid)
+        else:
+            self.failed += 1
+
+
 async def open_ingest(archive: Any, origin: Origin, sop_class_uid: str, sop_instance_uid: str,
-                      transfer_syntax_uid: str) -> IngestSink:
+                      transfer_syntax_uid: str, tally: StoreTally | None = None) -> IngestSink:
     """An ingest session already holding the Part 10 header of the coming data set."""
     session = await archive.begin_ingest(origin)
     await session.write(part10_header(sop_class_uid, sop_instance_uid, transfer_syntax_uid,
                                       source_ae_title=origin.calling_ae or None))
-    return IngestSink(session)
+    return IngestSink(session, tally)
 
 
 def origin_of(assoc: "Association") -> Origin:
@@ -54,13 +76,14 @@ def origin_of(assoc: "Association") -> Origin:
                   remote_address=host, user=None)
 
 
-async def open_store(archive: Any, assoc: "Association", message: Message) -> IngestSink:
+async def open_store(archive: Any, assoc: "Association", message: Message,
+                     tally: StoreTally | None = None) -> IngestSink:
     """The sink of one C-STORE-RQ data set (PS3.4 B.2.1)."""
     command = message.command
     return await open_ingest(archive, origin_of(assoc),
                              command.affected_sop_class_uid or message.context.abstract_syntax,
                              command.affected_sop_instance_uid or "",
-                             message.context.transfer_syntax)
+                             message.context.transfer_syntax, tally)
 
 
 def store_to_archive(archive: Any) -> Any:
