@@ -73,3 +73,16 @@ async def test_get_into_a_folder_and_move(server: DicomServer, archive, tmp_path
     result = await invoke("dicom", "move", f"127.0.0.1:{server.port}", "NOWHERE", "--aec",
                           "HOUNSFIELD", "-k", f"StudyInstanceUID={PREFIX}.1")
     assert result.exit_code == 1 and "0xA801" in result.output
+
+
+def test_context_groups_split_at_128() -> None:
+    from hounsfield.dicom.cli import _context_groups
+
+    kinds = [(f"1.2.3.{i}", "1.2.840.10008.1.2.4.90") for i in range(100)]
+    groups = _context_groups(kinds)
+    assert [len(contexts) for contexts, _ in groups] == [128, 72]
+    assert set().union(*(covered for _, covered in groups)) == set(kinds)
+    for contexts, covered in groups:
+        for sop_class, ts in covered:
+            assert (sop_class, [ts]) in contexts
+            assert (sop_class, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]) in contexts

@@ -169,40 +169,60 @@ def _meta(path: Path) -> tuple[str, str] | None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.pass_context
 def store(ctx: click.Context, paths: tuple[str, ...], **kw: Any) -> None:
-    """C-STORE files and folders (recursively) on one association, with progress."""
+    """C-STORE files and folders (recursively), with progress; one association per group of
+    SOP classes that fits in 128 presentation contexts."""
     target = _target(ctx, kw)
     files = [(p, m) for p in _files(paths) if (m := _meta(p)) is not None]
     if not files:
         raise click.ClickException("No DICOM Part 10 file found")
-    contexts: list[tuple[str, list[str]]] = []
-    for sop_class, ts in sorted({m for _, m in files}):
-        for syntaxes in ([ts], list(UNCOMPRESSED_SYNTAXES)):
-            if (sop_class, syntaxes) not in contexts and not (
-                    len(syntaxes) == 1 and syntaxes[0] in UNCOMPRESSED_SYNTAXES):
-                contexts.append((sop_class, syntaxes))
-    if len(contexts) > 128:
-        raise click.ClickException(f"These files need {len(contexts)} presentation contexts; "
-                                   "send them in smaller groups (at most 128)")
+    groups = _context_groups(sorted({m for _, m in files}))
 
     async def run() -> int:
-        assoc = await target.connect(contexts)
         failed = 0
-        try:
-            with click.progressbar(files, label=f"Storing to {target.called}",
-                                   item_show_func=lambda f: f[0].name if f else "") as bar:
-                for path, _ in bar:
-                    result = await assoc.store(Part10Source.from_path(path))
-                    if not result.ok:
-                        failed += 1
-                        click.echo(f"\n{path}: {result.reason or hex(result.status)}", err=True)
-        finally:
-            await assoc.release()
+        with click.progressbar(length=len(files), label=f"Storing to {target.called}") as bar:
+            for contexts, kinds in groups:
+                assoc = await target.connect(contexts)
+                try:
+                    for path, meta in files:
+                        if meta not in kinds:
+                            continue
+                        result = await assoc.store(Part10Source.from_path(path))
+                        bar.update(1)
+                        if not result.ok:
+                            failed += 1
+                            click.echo(f"\n{path}: {result.reason or hex(result.status)}",
+                                       err=True)
+                finally:
+                    await assoc.release()
         return failed
 
     failed = _run(run())
     click.echo(f"{len(files) - failed} stored, {failed} failed")
     if failed:
         ctx.exit(1)
+
+
+def _context_groups(kinds: list[tuple[str, str]]
+                    ) -> list[tuple[list[tuple[str, list[str]]], set[tuple[str, str]]]]:
+    """Presentation contexts for (SOP class, transfer syntax) pairs: the stored syntax and
+    an uncompressed fallback for each, split into groups of at most 128 (PS3.8 9.3.2.2)."""
+    groups: list[tuple[list[tuple[str, list[str]]], set[tuple[str, str]]]] = []
+    contexts: list[tuple[str, list[str]]] = []
+    covered: set[tuple[str, str]] = set()
+    for sop_class, ts in kinds:
+        needed = [(sop_class, syntaxes) for syntaxes in ([ts], list(UNCOMPRESSED_SYNTAXES))
+                  if not (len(syntaxes) == 1 and syntaxes[0] in UNCOMPRESSED_SYNTAXES)]
+        needed = [c for c in needed if c not in contexts]
+        if len(contexts) + len(needed) > 128:
+            groups.append((contexts, covered))
+            contexts, covered = [], set()
+            needed = [(sop_class, [ts])] * (ts not in UNCOMPRESSED_SYNTAXES) + \
+                [(sop_class, list(UNCOMPRESSED_SYNTAXES))]
+        contexts += needed
+        covered.add((sop_class, ts))
+    if contexts:
+        groups.append((contexts, covered))
+    return groups
 
 
 _LEVEL = click.option("--level", default="STUDY", show_default=True,
