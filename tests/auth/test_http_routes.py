@@ -114,3 +114,10 @@ async def test_docs_show_the_route_table():
     assert start in text and end in text
     assert text.split(start)[1].split(end)[0] == route_table_markdown()
     assert len(ROUTE_RULES) > 40
+
+
+def test_docs_list_every_audit_action():
+    from hounsfield.auth.audit import ACTIONS
+
+    text = DOCS.read_text()
+    assert all(f"| `{action}` | {meaning} |" in text for action, meaning in ACTIONS.items())
