@@ -123,6 +123,11 @@ def render() -> str:
         "`dicom.tls_certificate`/`dicom.tls_private_key`; client certificates required and "
         "verified against `dicom.tls_ca_certificates` when `dicom.tls_verify_client` is on.",
         "",
+        "Audit: every C-FIND (search), C-GET and C-MOVE (retrieve) and the C-STOREs of each "
+        "association (store) are recorded in the audit trail, with the calling AE title as "
+        "user, and can be sent as PS3.15 A.5 audit messages (setting "
+        "`audit.syslog_address`).",
+        "",
         "## Storage SOP classes",
         "",
         "| SOP class | UID |",
