@@ -211,3 +211,31 @@ async def test_export_zip_with_dicomdir_original_and_deidentified(secure, tmp_pa
     assert ds.PatientIdentityRemoved == "YES" and str(ds.PatientName) != "Doe^John"
     events, _ = audit.search(secure.db, action="export", user="rad")
     assert [e["details"]["deidentify"] for e in events] == [True, False]
+
+
+async def test_sharing_a_study_with_a_user_and_a_group(secure):
+    welby, other = secure.studies["welby"], secure.studies["other"]
+    accounts.create_group(secure.db, "tumour-board")
+    async with secure.client("ref") as ref:
+        r = await ref.post("/api/shares/grants", json={"study_instance_uids": [other],
+                                                       "user": "view"})
+        assert r.status_code == 404  # not visible to the referring physician
+        r = await ref.post("/api/shares/grants", json={"study_instance_uids": [welby],
+                                                       "user": "view"})
+        assert r.status_code == 201, r.text
+        grant_id = r.json()[0]["id"]
+        assert (await ref.post("/api/shares/grants", json={
+            "study_instance_uids": [welby], "group": "tumour-board"})).status_code == 201
+        assert [g["value"] for g in (await ref.get("/api/shares/grants")).json()] == [welby] * 2
+    async with secure.client("view") as view:
+        assert uids(await view.get("/dicom-web/studies")) == {welby}
+        # A viewer may not share (no study.share) nor end someone else's share.
+        assert (await view.delete(f"/api/shares/grants/{grant_id}")).status_code == 403
+    async with secure.client("rad") as rad:  # not the radiologist's share to end
+        assert (await rad.delete(f"/api/shares/grants/{grant_id}")).status_code == 404
+    async with secure.client("ref") as ref:
+        assert (await ref.delete(f"/api/shares/grants/{grant_id}")).status_code == 200
+    async with secure.client("view") as view:
+        assert uids(await view.get("/dicom-web/studies")) == set()
+    events, _ = audit.search(secure.db, action="share", user="ref")
+    assert [e["details"]["what"] for e in events] == ["unshared", "shared with", "shared with"]

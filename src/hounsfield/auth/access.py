@@ -66,6 +66,8 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     _r("GET POST DELETE", "/api/admin/tokens/**", "admin.users"),
     # sharing and export
     _r("GET POST", "/api/shares", "study.share"),
+    _r("GET POST", "/api/shares/grants", "study.share"),
+    _r("DELETE", "/api/shares/grants/*", "study.share"),
     _r("DELETE", "/api/shares/*", "study.share"),
     _r("GET", "/api/export", "study.download"),
     _r("GET POST", "/share/*", SHARE_LINK),

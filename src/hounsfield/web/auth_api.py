@@ -418,6 +418,54 @@ async def revoke_share(share_id: int, request: Request) -> dict[str, Any]:
     return share.to_json()  # type: ignore[no-any-return]
 
 
+class ShareWithUsers(Body):
+    study_instance_uids: list[str] = Field(min_length=1, max_length=shares.MAX_STUDIES)
+    user: str | None = Field(default=None, max_length=64)
+    group: str | None = Field(default=None, max_length=64)
+
+
+@router.get("/api/shares/grants", tags=["sharing"])
+async def list_study_grants(request: Request) -> list[dict[str, Any]]:
+    """Studies the caller shared with users and groups (an administrator sees all)."""
+    principal = _principal(request)
+    found = await _run(request, accounts.list_grants, _db(request))
+    return [g for g in found if g["kind"] == "study" and (
+        "admin.users" in principal.permissions or g["created_by"] == principal.username)]
+
+
+@router.post("/api/shares/grants", tags=["sharing"], status_code=201)
+async def share_with_users(body: ShareWithUsers, request: Request) -> list[dict[str, Any]]:
+    """Share studies the caller can see with a user or a group (study grants)."""
+    principal = _principal(request)
+    await _visible(request, body.study_instance_uids)
+
+    def grant() -> list[int]:
+        return [accounts.add_grant(_db(request), kind="study", value=uid, user=body.user,
+                                   group=body.group, created_by=principal.username)
+                for uid in shares.check_study_uids(body.study_instance_uids)]
+    ids = await _run(request, grant)
+    await _audit(request, "share", study_instance_uid=body.study_instance_uids,
+                 details={"what": "shared with", "user": body.user, "group": body.group,
+                          "grants": ids})
+    return [{"id": i, "study_instance_uid": u, "user": body.user, "group": body.group}
+            for i, u in zip(ids, body.study_instance_uids)]
+
+
+@router.delete("/api/shares/grants/{grant_id}", tags=["sharing"])
+async def unshare(grant_id: int, request: Request) -> dict[str, Any]:
+    """End a study grant the caller made (an administrator may end any)."""
+    principal = _principal(request)
+    found = await _run(request, accounts.list_grants, _db(request))
+    grant = next((g for g in found if g["id"] == grant_id and g["kind"] == "study"), None)
+    if grant is None or ("admin.users" not in principal.permissions
+                         and grant["created_by"] != principal.username):
+        raise NotFound(f"No share {grant_id} of yours")
+    await _run(request, accounts.remove_grant, _db(request), grant_id)
+    await _audit(request, "share", study_instance_uid=grant["value"],
+                 details={"what": "unshared", "grant": grant_id})
+    return {"ok": True}
+
+
 async def _zip_response(request: Request, uids: tuple[str, ...] | list[str],
                         deidentify: bool, name: str) -> FileResponse:
     archive = _state(request).archive
