@@ -113,3 +113,21 @@ async def populate(archive, studies: int = 2, per_study: int = 3,  # type: ignor
             assert result.ok, result.reason
             datasets.append(ds)
     return datasets
+
+
+async def wait_until_listening(port: int, timeout: float = 10) -> None:
+    """Wait until something accepts TCP connections on 127.0.0.1:``port``."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return

@@ -11,7 +11,7 @@ from pynetdicom.sop_class import Verification
 
 from hounsfield.dicom import Association, AssociationRejected, DicomServer, verification_context
 
-from dicom_peers import DCMTK_ENV, dicom_settings, requires_dcmtk
+from dicom_peers import DCMTK_ENV, dicom_settings, requires_dcmtk, wait_until_listening
 
 
 def _pynetdicom_echo(port: int, called: str = "HOUNSFIELD") -> tuple[bool, int | None]:
@@ -67,16 +67,10 @@ async def test_our_scu_echoes_dcmtk_storescp(tmp_path, unused_tcp_port: int) -> 
         "storescp", "-aet", "STORESCP", "-od", str(tmp_path), str(unused_tcp_port),
         env=DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(100):
-            try:
-                async with Association.connect("127.0.0.1", unused_tcp_port, "STORESCP",
-                                               "HOUNSFIELD", [verification_context()]) as assoc:
-                    assert await assoc.echo() == 0x0000
-                break
-            except OSError:
-                await asyncio.sleep(0.05)
-        else:
-            pytest.fail("storescp did not start")
+        await wait_until_listening(unused_tcp_port)
+        async with Association.connect("127.0.0.1", unused_tcp_port, "STORESCP",
+                                       "HOUNSFIELD", [verification_context()]) as assoc:
+            assert await assoc.echo() == 0x0000
     finally:
         proc.terminate()
         await proc.wait()

@@ -20,7 +20,8 @@ from hounsfield.dicom import (Association, DicomServer, query_contexts, role_sel
                               verification_context)
 from hounsfield.dicom.datasets import BufferSink
 
-from dicom_peers import (DCMTK_ENV, dicom_settings, populate, requires_dcmtk, run_tool)
+from dicom_peers import (DCMTK_ENV, dicom_settings, populate, requires_dcmtk, run_tool,
+                         wait_until_listening)
 
 PREFIX = "1.2.826.0.1.3680043.10.1447.8"
 
@@ -186,7 +187,7 @@ async def test_dcmtk_movescu_to_dcmtk_storescp(tmp_path, archive, unused_tcp_por
         "storescp", "-aet", "STORESCP", "-od", str(out_dir), str(unused_tcp_port),
         env=DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        await asyncio.sleep(0.3)
+        await wait_until_listening(unused_tcp_port)
         code, out = await run_tool("movescu", "-S", "-aec", "HOUNSFIELD", "-aet", "MOVESCU",
                                    "-aem", "STORESCP", "-k", "QueryRetrieveLevel=STUDY",
                                    "-k", f"StudyInstanceUID={PREFIX}.1", "127.0.0.1",
