@@ -180,6 +180,9 @@ SCHEMA: tuple[Setting, ...] = (
     _s("dicomweb.base_path", "str", "/dicom-web", "Path prefix of the DICOMweb services."),
     _s("dicomweb.render_workers", "int", 0,
        "Processes that render and transcode images (0: one per CPU)."),
+    _s("dicomweb.public_url", "str", "",
+       "DICOMweb base URL as clients reach it (e.g. behind a proxy), used in BulkDataURI and "
+       "RetrieveURL; empty: from each request's scheme and Host header."),
     # --- security -----------------------------------------------------------------------
     _s("auth.enabled", "bool", True,
        "Require authentication on every HTTP route and apply access rules."),

@@ -86,9 +86,13 @@ def server_url(sqlite_settings: Settings) -> Iterator[str]:
     ready = threading.Event()
     state: dict[str, Any] = {}
 
+    # dicomweb-client sends a Host header without the port (RFC 9110 7.2 wants it), so
+    # the server is told its public URL, as it would be behind a proxy.
+    settings = sqlite_settings.replace(dicomweb__public_url=f"http://127.0.0.1:{port}{BASE}")
+
     def run() -> None:
         async def main() -> None:
-            archive, app = await _open(sqlite_settings)
+            archive, app = await _open(settings)
             config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                     lifespan="off", access_log=False)
             server = uvicorn.Server(config)

@@ -24,7 +24,8 @@ def test_store_search_retrieve_delete(server_url: str) -> None:
     study, ct_series, mr_series = generate_uid(), generate_uid(), generate_uid()
     ct = [make_dataset(study_uid=study, series_uid=ct_series, instance_number=i + 1,
                        patient_name="Doe^John", patient_id="P9", study_date="20240301",
-                       accession="ACC77") for i in range(3)]
+                       accession="ACC77", ContentDate=f"2024030{i + 1}",
+                       series_description="AXIAL 1mm") for i in range(3)]
     mr = compress(make_dataset(study_uid=study, series_uid=mr_series, modality="MR",
                                sop_class="1.2.840.10008.5.1.4.1.1.4", patient_name="Doe^John",
                                patient_id="P9", study_date="20240301", accession="ACC77",
@@ -57,6 +58,20 @@ def test_store_search_retrieve_delete(server_url: str) -> None:
                                             series_instance_uid=ct_series,
                                             fields=["ImageType"])
     assert len(instances) == 3
+    series = client.search_for_series(search_filters={"SeriesDescription": "AXIAL 1*"})
+    assert [s["0020000E"]["Value"][0] for s in series] == [ct_series]  # wildcard
+    series = client.search_for_series(search_filters={"SeriesInstanceUID": mr_series,
+                                                      "PatientID": "P9"})
+    assert len(series) == 1  # single values, one of them a study attribute
+    def sops(**filters: object) -> set[str]:
+        found = client.search_for_instances(search_filters=filters)
+        return {r["00080018"]["Value"][0] for r in found}
+
+    first, second = str(ct[0].SOPInstanceUID), str(ct[1].SOPInstanceUID)
+    assert sops(SOPInstanceUID=f"{first}\\{second}") == {first, second}  # UID list
+    assert sops(ContentDate="20240302-20240303") == {second, str(ct[2].SOPInstanceUID)}
+    assert sops(InstanceNumber="1", Modality="MR") == {str(mr.SOPInstanceUID)}
+    assert len(sops()) == 5  # universal
 
     instance = client.retrieve_instance(study, ct_series, str(ct[0].SOPInstanceUID))
     assert instance.SOPInstanceUID == ct[0].SOPInstanceUID
@@ -78,6 +93,13 @@ def test_store_search_retrieve_delete(server_url: str) -> None:
         study, mr_series, str(mr.SOPInstanceUID), frame_numbers=[1],
         media_types=(("application/octet-stream", "*"),))
     assert rle_frame == next(generate_frames(mr.PixelData, number_of_frames=1))
+
+    uri = metadata[0]["7FE00010"]["BulkDataURI"]
+    assert uri.startswith(server_url + "/studies/")
+    assert client.retrieve_bulkdata(uri)[0] == ct[0].PixelData
+    rendered_series = client.retrieve_series_rendered(study, ct_series,
+                                                      media_types=("image/jpeg",))
+    assert Image.open(io.BytesIO(rendered_series)).format == "JPEG"
 
     jpeg = client.retrieve_instance_rendered(study, ct_series, str(ct[0].SOPInstanceUID),
                                              media_types=("image/jpeg",))

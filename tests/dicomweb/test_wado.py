@@ -178,9 +178,16 @@ async def test_rendered_and_thumbnails(client: httpx.AsyncClient,
     assert bad.status_code == 400 and '"window"' in bad.json()["message"]
     gif = await client.get(_url(stored, native, "/rendered"), headers={"Accept": "image/gif"})
     assert gif.status_code == 406
-    series = await client.get(f"{BASE}/studies/{stored['study']}/series/{stored['s1']}/rendered")
+    series_url = f"{BASE}/studies/{stored['study']}/series/{stored['s1']}/rendered"
+    series = await client.get(series_url)  # */*: every image, as multipart
     parts = split_multipart(series.headers["content-type"], series.content)
     assert [h["content-type"] for h, _ in parts] == ["image/jpeg", "image/jpeg"]
+    png_parts = await client.get(series_url,
+                                 headers={"Accept": 'multipart/related; type="image/png"'})
+    parts = split_multipart(png_parts.headers["content-type"], png_parts.content)
+    assert [h["content-type"] for h, _ in parts] == ["image/png", "image/png"]
+    one = await client.get(series_url, headers={"Accept": "image/jpeg"})
+    assert one.headers["content-type"] == "image/jpeg"  # a single image asked for
     for url in (f"{BASE}/studies/{stored['study']}/thumbnail",
                 f"{BASE}/studies/{stored['study']}/series/{stored['s2']}/thumbnail",
                 _url(stored, native, "/thumbnail?viewport=64,64")):

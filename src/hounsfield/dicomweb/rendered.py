@@ -29,16 +29,20 @@ from hounsfield.imaging.render import (
 DEFAULT_THUMBNAIL_SIZE = 128
 
 
-def rendered_media_type(ranges: list[MediaRange], *, multipart_ok: bool) -> str:
-    """The first rendered media type the request accepts (JPEG when anything goes)."""
+def rendered_media_type(ranges: list[MediaRange], *, multipart_ok: bool) -> tuple[str, bool]:
+    """The first rendered media type the request accepts (JPEG when anything goes), and
+    whether it was asked for as multipart/related."""
     for media in ranges:
-        candidate = media.part_type or "image/jpeg" if media.type == "multipart/related" \
-            else media.type
-        if media.type == "multipart/related" and not multipart_ok:
-            continue
+        if media.type in ("multipart/related", "multipart/*"):
+            if not multipart_ok:
+                continue
+            wants_multipart, candidate = True, media.part_type or "image/jpeg"
+        else:
+            # */* on a study or series: its default, every image as multipart/related.
+            wants_multipart, candidate = media.type == "*/*" and multipart_ok, media.type
         for offered in RENDERED_MEDIA_TYPES:
             if MediaRange(candidate).matches(offered):
-                return offered
+                return offered, wants_multipart
     raise NotAcceptable("Rendered images are offered as image/jpeg or image/png; the "
                         "request accepts neither")
 
@@ -88,7 +92,7 @@ async def rendered(request: Request, study: str, series: str | None = None,
     single = sop is not None
     ranges = requested_ranges(request.headers, request.query_params.getlist("accept"),
                               "image/jpeg" if single else 'multipart/related; type="image/jpeg"')
-    media_type = rendered_media_type(ranges, multipart_ok=not single)
+    media_type, as_multipart = rendered_media_type(ranges, multipart_ok=not single)
     options = render_options(request)
     refs = await web.refs(study, series, sop)
     etag = etag_of(refs, "rendered", media_type, frame_list or "", str(sorted(
@@ -112,6 +116,11 @@ async def rendered(request: Request, study: str, series: str | None = None,
     images = [ref for ref in refs if has_pixels(ref)]
     if not images:
         raise NotAcceptable("Nothing in this study or series has pixel data to render")
+    if not as_multipart:
+        # A single image asked for (Accept: image/jpeg): the first image, as other
+        # servers answer it; multipart/related gets every instance.
+        body = await _render_one(web, images[0], 0, media_type, options)
+        return Response(body, media_type=media_type, headers=headers)
     boundary = multipart.new_boundary()
     return StreamingResponse(_stream_rendered(web, images, media_type, options, boundary),
                              media_type=multipart.content_type(media_type, boundary),

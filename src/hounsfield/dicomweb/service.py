@@ -34,7 +34,11 @@ class DicomWeb:
     base_path: str
 
     def base_url(self, request: Request) -> str:
-        """The absolute DICOMweb base URL as the client sees it (for BulkDataURI etc.)."""
+        """The absolute DICOMweb base URL as the client sees it (for BulkDataURI etc.):
+        ``dicomweb.public_url`` when set, else from the request's scheme and Host."""
+        public = self.settings["dicomweb.public_url"]
+        if public:
+            return str(public).rstrip("/")
         host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
         # Inside the DICOMweb mount, root_path already ends with the base path.
         root = request.scope.get("root_path", "")
