@@ -18,7 +18,15 @@ import { presetsFor } from './presets';
 import { isImageSeries, loadSeries, seriesInfoFromQido, type LoadedSeries, type SeriesInfo } from './series';
 import { SERIES_DRAG_TYPE, StackGrid, describe, loadedCount, type Cell, type Layout } from './stackgrid';
 import { LEFT_BUTTON_TOOLS, MPR_GROUP, STACK_GROUP, createToolGroups, setLeftButtonTool } from './toolgroups';
-import { VOLUME_PRESETS, createVolumeView, volumeIdFor, type VolumeView } from './volume';
+import { buildTextDialog } from './textdialog';
+import {
+  VOLUME_PRESETS,
+  createVolumeView,
+  volumeIdFor,
+  volumeUnavailableReason,
+  type VolumeMode,
+  type VolumeView,
+} from './volume';
 
 type Mode = '2d' | 'mpr' | '3d';
 
@@ -290,14 +298,55 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     selectTool(LEFT_BUTTON_TOOLS[leftTool]?.toolName && leftTool !== 'crosshairs' ? leftTool : 'wl');
   };
 
+  const showUnavailable = (why: string): void => {
+    messages.querySelector('[data-testid="volume-unavailable"]')?.remove();
+    messages.append(h('div', { className: 'notice', role: 'status', 'data-testid': 'volume-unavailable' }, why));
+  };
+
+  /** Build the MPR or 3D view of `source` in place of whatever the main area shows. */
+  const mountVolume = async (source: LoadedSeries, volumeMode: VolumeMode): Promise<void> => {
+    if (!engine) return;
+    volumeView?.destroy();
+    volumeSeries = source;
+    volumeIds.add(volumeIdFor(source));
+    volumeView = createVolumeView(engine, source, volumeMode);
+    main.replaceChildren(volumeView.root);
+    engine.resize(true, false);
+    if (volumeMode === 'mpr') {
+      leftTool = 'crosshairs';
+      for (const [bid, button] of toolButtons) button.setAttribute('aria-pressed', String(bid === 'crosshairs'));
+      slabSelect.value = '0';
+      mipToggle.checked = false;
+    } else {
+      preset3d.value = source.modality === 'MR' ? 'MR-Default' : 'CT-Bone';
+    }
+    try {
+      await volumeView.ready;
+    } catch (err) {
+      showError(`Could not build the volume: ${describe(err)}`);
+    }
+  };
+
+  /** In MPR/3D, a series picked from the strip replaces the volume shown. */
+  const showVolumeSeries = async (info: SeriesInfo): Promise<void> => {
+    if (mode === '2d') return;
+    const source = await loadSeries(info);
+    const why = volumeUnavailableReason(capabilities, source);
+    if (why) {
+      showUnavailable(why);
+      return;
+    }
+    messages.querySelector('[data-testid="volume-unavailable"]')?.remove();
+    if (source.seriesUid !== volumeSeries?.seriesUid) await mountVolume(source, mode);
+  };
+
   const setMode = async (next: Mode): Promise<void> => {
     if (!engine || next === mode) return;
     const source = activeCell?.series ?? volumeSeries;
     if (next !== '2d') {
       const why = volumeUnavailableReason(capabilities, source);
       if (why) {
-        messages.querySelector('[data-testid="volume-unavailable"]')?.remove();
-        messages.append(h('div', { className: 'notice', role: 'status', 'data-testid': 'volume-unavailable' }, why));
+        showUnavailable(why);
         return;
       }
     }
@@ -324,24 +373,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       await mountGrid(keptAssignments);
       return;
     }
-    volumeSeries = source as LoadedSeries;
-    volumeIds.add(volumeIdFor(volumeSeries));
-    volumeView = createVolumeView(engine, volumeSeries, mode);
-    main.replaceChildren(volumeView.root);
-    engine.resize(true, false);
-    if (mode === 'mpr') {
-      leftTool = 'crosshairs';
-      for (const [bid, button] of toolButtons) button.setAttribute('aria-pressed', String(bid === 'crosshairs'));
-      slabSelect.value = '0';
-      mipToggle.checked = false;
-    } else {
-      preset3d.value = volumeSeries.modality === 'MR' ? 'MR-Default' : 'CT-Bone';
-    }
-    try {
-      await volumeView.ready;
-    } catch (err) {
-      showError(`Could not build the volume: ${describe(err)}`);
-    }
+    await mountVolume(source as LoadedSeries, mode);
   };
   let volumeSeries: LoadedSeries | undefined;
   const volumeIds = new Set<string>();
@@ -481,7 +513,11 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       });
       thumb.classList.toggle('non-image', !images);
       thumb.addEventListener('click', () => {
-        if (mode !== '2d' || !images) return;
+        if (!images) return;
+        if (mode !== '2d') {
+          void showVolumeSeries(info).catch((err) => showError(describe(err)));
+          return;
+        }
         const cell = activeCell ?? grid?.cells[0];
         if (cell) void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
       });
@@ -518,7 +554,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       const vp = viewportFor(id) as Types.IStackViewport | undefined;
       if (vp) await vp.setImageIdIndex(index);
     },
-    getSeriesUid: (id) => cellFor(id)?.series?.seriesUid,
+    getSeriesUid: (id) => (mode === '2d' ? cellFor(id)?.series?.seriesUid : volumeSeries?.seriesUid),
     getLoadProgress: (id) => {
       const s = cellFor(id)?.series;
       return s ? { loaded: loadedCount(s), total: s.imageIds.length } : undefined;
@@ -557,40 +593,4 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       for (const id of volumeIds) if (cache.getVolume(id)) cache.removeVolumeLoadObject(id);
     },
   };
-}
-
-/** Why MPR/3D cannot be offered for this series, or undefined when they can. */
-function volumeUnavailableReason(caps: Capabilities | undefined, series: LoadedSeries | undefined): string | undefined {
-  if (!caps?.webgl) {
-    return 'MPR and 3D need WebGL, which this browser does not provide (hardware acceleration may be off). The 2D viewer works without it.';
-  }
-  if (!series) return 'Open a series first.';
-  if (series.multiframe) return 'MPR and 3D are not available for multi-frame series yet.';
-  if (!series.reconstructable) {
-    return 'This series cannot be reconstructed as a volume (fewer than 3 images, or images that differ in orientation, size or position).';
-  }
-  return undefined;
-}
-
-/** A small in-page dialog for arrow labels (window.prompt would block the page). */
-function buildTextDialog(): { root: HTMLDialogElement; ask: (initial: string) => Promise<string | null> } {
-  const input = h('input', { type: 'text', 'data-testid': 'annotation-text', 'aria-label': 'Label' }) as HTMLInputElement;
-  const root = h('dialog', { className: 'text-dialog', 'data-testid': 'annotation-dialog' },
-    h('form', { method: 'dialog' },
-      h('label', {}, 'Label ', input),
-      h('menu', {},
-        h('button', { value: 'cancel', type: 'submit', 'data-testid': 'annotation-cancel' }, 'Cancel'),
-        h('button', { value: 'ok', type: 'submit', 'data-testid': 'annotation-ok' }, 'OK'),
-      ),
-    ),
-  ) as HTMLDialogElement;
-  const ask = (initial: string): Promise<string | null> =>
-    new Promise((resolve) => {
-      input.value = initial;
-      root.returnValue = '';
-      root.addEventListener('close', () => resolve(root.returnValue === 'ok' ? input.value : null), { once: true });
-      root.showModal();
-      input.focus();
-    });
-  return { root, ask };
 }

@@ -11,6 +11,7 @@ import {
 } from '@cornerstonejs/core';
 import { CrosshairsTool, ToolGroupManager } from '@cornerstonejs/tools';
 import { h } from '../dom';
+import type { Capabilities } from './cornerstone';
 import { createOverlay, type Overlay } from './overlay';
 import type { LoadedSeries } from './series';
 import { MPR_GROUP, VOLUME3D_GROUP, setLeftButtonTool } from './toolgroups';
@@ -45,6 +46,8 @@ export function createVolumeView(engine: RenderingEngine, series: LoadedSeries, 
   const overlays = new Map<string, Overlay>();
   const groupId = mode === 'mpr' ? MPR_GROUP : VOLUME3D_GROUP;
   const group = ToolGroupManager.getToolGroup(groupId);
+  // Crosshairs need all three viewports; keep the tool off while they come and go.
+  if (mode === 'mpr') group?.setToolDisabled(CrosshairsTool.toolName);
 
   const specs: [string, Enums.ViewportType, Enums.OrientationAxis | undefined][] =
     mode === 'mpr'
@@ -132,6 +135,7 @@ export function createVolumeView(engine: RenderingEngine, series: LoadedSeries, 
     },
     destroy() {
       destroyed = true;
+      if (mode === 'mpr') group?.setToolDisabled(CrosshairsTool.toolName);
       for (const id of viewportIds) {
         group?.removeViewports(engine.id, id);
         engine.disableElement(id);
@@ -139,4 +143,17 @@ export function createVolumeView(engine: RenderingEngine, series: LoadedSeries, 
       root.remove();
     },
   };
+}
+
+/** Why MPR/3D cannot be offered for this series, or undefined when they can. */
+export function volumeUnavailableReason(caps: Capabilities | undefined, series: LoadedSeries | undefined): string | undefined {
+  if (!caps?.webgl) {
+    return 'MPR and 3D need WebGL, which this browser does not provide (hardware acceleration may be off). The 2D viewer works without it.';
+  }
+  if (!series) return 'Open a series first.';
+  if (series.multiframe) return 'MPR and 3D are not available for multi-frame series yet.';
+  if (!series.reconstructable) {
+    return 'This series cannot be reconstructed as a volume (fewer than 3 images, or images that differ in orientation, size or position).';
+  }
+  return undefined;
 }
