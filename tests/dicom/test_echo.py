@@ -44,6 +44,8 @@ async def test_our_scu_echoes_our_server(server: DicomServer) -> None:
                                    [verification_context()]) as assoc:
         assert await assoc.echo() == 0x0000
         assert await assoc.echo() == 0x0000
+        [status] = server.associations()
+        assert (status["calling_ae_title"], status["established"]) == ("TESTSCU", True)
     assert assoc.dul is not None and assoc.dul.state == "Sta1"
     assert not assoc.aborted
 

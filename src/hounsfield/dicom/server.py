@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from typing import Any
 
 from hounsfield.config import Settings
@@ -42,6 +43,7 @@ class ServerAssociation(Association):
         self.server = server
         self.peer_address = peer_address
         self.store_tally = StoreTally()
+        self.opened_at = time.time()
 
     async def on_associate_request(self, rq: P.AAssociateRQ) -> P.AAssociateAC | P.AAssociateRJ:
         self.calling_ae_title = rq.calling_ae_title.strip()
@@ -133,6 +135,19 @@ class DicomServer:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+
+    def associations(self) -> list[dict[str, Any]]:
+        """The connections being served, for status pages: who, from where, since when."""
+        out = []
+        for assoc in self._associations:
+            state = assoc.dul.state if assoc.dul is not None else "Sta1"
+            out.append({"calling_ae_title": assoc.calling_ae_title,
+                        "called_ae_title": assoc.called_ae_title,
+                        "remote_address": assoc.peer_address, "state": state,
+                        "established": state == "Sta6", "opened_at": assoc.opened_at,
+                        "operations": len(assoc.operations),
+                        "stored": assoc.store_tally.stored})
+        return sorted(out, key=lambda a: a["opened_at"])
 
     async def __aenter__(self) -> "DicomServer":
         await self.start()
