@@ -136,7 +136,7 @@ async def test_bad_parameters_get_400_naming_them(search_client: httpx.AsyncClie
 
 async def test_unsupported_accept_gets_406(search_client: httpx.AsyncClient) -> None:
     response = await search_client.get(
-        f"{BASE}/studies", headers={"Accept": 'multipart/related; type="application/dicom+xml"'})
+        f"{BASE}/studies", headers={"Accept": 'text/html, multipart/related; type="image/png"'})
     assert response.status_code == 406
     assert response.json()["error"] == "not_acceptable"
     response = await search_client.get(f"{BASE}/studies?accept=application/json")

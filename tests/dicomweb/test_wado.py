@@ -305,3 +305,28 @@ async def test_large_objects_stream_in_chunks(client: httpx.AsyncClient,
                               headers={"Accept": any_syntax})
     parts = split_multipart(series.headers["content-type"], series.content)
     assert parts[0][1] == expected and len(parts) == 2
+
+
+async def test_metadata_and_search_as_native_dicom_model_xml(
+        client: httpx.AsyncClient, stored: dict[str, object]) -> None:
+    from xml.etree import ElementTree
+
+    ns = {"d": "http://dicom.nema.org/PS3.19/models/NativeDICOM"}
+    xml_type = 'multipart/related; type="application/dicom+xml"'
+    response = await client.get(f"{BASE}/studies/{stored['study']}/series/{stored['s1']}/metadata",
+                                headers={"Accept": xml_type})
+    assert response.headers["content-type"].startswith(xml_type)
+    parts = split_multipart(response.headers["content-type"], response.content)
+    assert len(parts) == 2 and parts[0][0]["content-type"] == "application/dicom+xml"
+    root = ElementTree.fromstring(parts[0][1])
+    name = root.find("d:DicomAttribute[@keyword='PatientName']/d:PersonName/d:Alphabetic", ns)
+    assert name is not None
+    assert name.find("d:FamilyName", ns).text == "Doe"  # type: ignore[union-attr]
+    assert name.find("d:GivenName", ns).text == "John"  # type: ignore[union-attr]
+    bulk = root.find("d:DicomAttribute[@tag='7FE00010']/d:BulkData", ns)
+    assert bulk is not None and bulk.get("uri", "").startswith("http://testserver/dicom-web/")
+    search = await client.get(f"{BASE}/studies", headers={"Accept": xml_type})
+    (part,) = split_multipart(search.headers["content-type"], search.content)
+    root = ElementTree.fromstring(part[1])
+    uid = root.find("d:DicomAttribute[@keyword='StudyInstanceUID']/d:Value", ns)
+    assert uid is not None and uid.get("number") == "1" and uid.text == stored["study"]

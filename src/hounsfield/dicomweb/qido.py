@@ -16,19 +16,20 @@ from starlette.responses import Response
 from hounsfield.archive import ArchiveCore
 from hounsfield.archive.access import Scope, current_scope
 from hounsfield.archive.query import Query, QueryLevel
+from hounsfield.dicomweb import multipart
 from hounsfield.dicomweb.accept import requested_ranges
 from hounsfield.dicomweb.service import (
     DICOM_JSON, GZIP_MIN_BYTES, accepts_gzip, check_uid, encoded_json_response, instance_url,
     series_url, service, single_param, study_url,
 )
-from hounsfield.errors import InvalidRequest, NotAcceptable
+from hounsfield.dicomweb.xml import XML_MEDIA_TYPE, wants_xml, xml_multipart
+from hounsfield.errors import InvalidRequest
 
 # Parameters that steer the search rather than match (PS3.18 8.3.4).
 CONTROL_PARAMETERS = {"limit", "offset", "fuzzymatching", "includefield", "accept", "charset",
                       "emptyfield"}
 WARNING_TEXT = ('299 {host} "The number of results exceeded the maximum supported by the '
                 'server. Additional results can be requested."')
-_JSON_TYPES = ("application/dicom+json", "application/json")
 RETRIEVE_URL = "00081190"
 
 
@@ -87,13 +88,10 @@ def build_query(request: Request, level: QueryLevel, parents: dict[str, str]) ->
     return query
 
 
-def _check_accept(request: Request) -> None:
-    for media in requested_ranges(request.headers, request.query_params.getlist("accept"),
-                                  DICOM_JSON):
-        if any(media.matches(t) for t in _JSON_TYPES):
-            return
-    raise NotAcceptable("Search results are offered as application/dicom+json only; "
-                        f"the request accepts {request.headers.get('accept')!r}")
+def _wants_xml(request: Request) -> bool:
+    ranges = requested_ranges(request.headers, request.query_params.getlist("accept"),
+                              DICOM_JSON)
+    return wants_xml(ranges, "Search results")
 
 
 def _add_retrieve_urls(results: list[dict[str, Any]], level: QueryLevel, base: str) -> None:
@@ -114,12 +112,15 @@ def _add_retrieve_urls(results: list[dict[str, Any]], level: QueryLevel, base: s
 
 
 def _search_body(core: ArchiveCore, query: Query, scope: Scope | None, level: QueryLevel,
-                 base: str, compress: bool) -> tuple[int, bytes, bool]:
+                 base: str, compress: bool, xml_boundary: str | None) -> tuple[int, bytes, bool]:
     """Search, add Retrieve URLs, serialize and compress in one worker-thread hop.
 
-    ``scope`` is the caller's access scope, applied as ``Archive.search`` applies it."""
+    ``scope`` is the caller's access scope, applied as ``Archive.search`` applies it.
+    With ``xml_boundary`` the results are NativeDicomModel parts of a multipart body."""
     results = core.search(query, scope)
     _add_retrieve_urls(results, level, base)
+    if xml_boundary is not None:
+        return len(results), xml_multipart(results, xml_boundary), False
     body = orjson.dumps(results)
     if compress and len(body) >= GZIP_MIN_BYTES:
         return len(results), gzip.compress(body, 1), True
@@ -130,7 +131,7 @@ async def search(request: Request, level: QueryLevel, parents: dict[str, str]) -
     """Run one QIDO-RS search and answer with DICOM JSON (PS3.18 10.6.3)."""
     for name, uid in parents.items():
         check_uid(uid, name)
-    _check_accept(request)
+    xml_boundary = multipart.new_boundary() if _wants_xml(request) else None
     web = service(request)
     query = build_query(request, level, parents)
     maximum = web.settings["query.max_results"]
@@ -141,7 +142,7 @@ async def search(request: Request, level: QueryLevel, parents: dict[str, str]) -
     try:
         count, body, gzipped = await web.archive.run(
             _search_body, web.archive.core, query, scope, level, web.base_url(request),
-            accepts_gzip(request))
+            accepts_gzip(request), xml_boundary)
     except InvalidRequest as exc:
         raise InvalidRequest(_name_culprit(request, query, exc.message, web)) from None
     headers: dict[str, str] = {}
@@ -152,6 +153,9 @@ async def search(request: Request, level: QueryLevel, parents: dict[str, str]) -
         if await web.archive.search(probe):
             host = request.url.hostname or "hounsfield"
             headers["Warning"] = WARNING_TEXT.format(host=host)
+    if xml_boundary is not None:
+        return Response(body, media_type=multipart.content_type(XML_MEDIA_TYPE, xml_boundary),
+                        headers={**headers, "Vary": "Accept, Accept-Encoding"})
     return encoded_json_response(body, gzipped=gzipped, headers=headers)
 
 

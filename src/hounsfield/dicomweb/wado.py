@@ -13,6 +13,7 @@ import gzip
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -26,6 +27,7 @@ from hounsfield.dicomweb.service import (
     DICOM_JSON, GZIP_MIN_BYTES, DicomWeb, accepts_gzip, cache_headers, check_uid,
     encoded_json_response, etag_of, not_modified, service,
 )
+from hounsfield.dicomweb.xml import XML_MEDIA_TYPE, wants_xml, xml_multipart
 from hounsfield.errors import NotAcceptable, NotFound
 from hounsfield.imaging.transcode import transcode
 
@@ -200,9 +202,9 @@ async def metadata(request: Request, study: str, series: str | None = None,
             check_uid(value, name)
     ranges = requested_ranges(request.headers, request.query_params.getlist("accept"),
                               DICOM_JSON)
-    if not any(r.matches(DICOM_JSON) or r.matches("application/json") for r in ranges):
-        raise NotAcceptable("Metadata is offered as application/dicom+json only")
     web = service(request)
+    if wants_xml(ranges, "Metadata"):
+        return await _metadata_xml(request, web, study, series, sop)
     inm = request.headers.get("if-none-match")
     scope, compress, base = current_scope.get(), accepts_gzip(request), web.base_url(request)
     etag, body, gzipped = await web.archive.run(_metadata_body, web.archive.core, study,
@@ -228,3 +230,24 @@ def metadata_geometry(doc: dict[str, Any]) -> dict[str, Any]:
             "samples_per_pixel": first("00280002", 1), "bits_allocated": first("00280100"),
             "photometric_interpretation": first("00280004", ""),
             "number_of_frames": first("00280008", 1)}
+
+
+def _xml_body(core: ArchiveCore, study: str, series: str | None, sop: str | None, base: str,
+              scope: Scope | None, boundary: str) -> tuple[str, bytes]:
+    etag, body, _ = _metadata_body(core, study, series, sop, base, None, scope, False)
+    assert body is not None
+    return etag, xml_multipart(orjson.loads(body), boundary)
+
+
+async def _metadata_xml(request: Request, web: DicomWeb, study: str, series: str | None,
+                        sop: str | None) -> Response:
+    """Metadata as multipart/related NativeDicomModel parts (PS3.18 8.7.3.2)."""
+    boundary = multipart.new_boundary()
+    etag, body = await web.archive.run(_xml_body, web.archive.core, study, series, sop,
+                                       web.base_url(request), current_scope.get(), boundary)
+    etag = etag[:-1] + '-xml"'
+    cached = not_modified(request, etag)
+    if cached is not None:
+        return cached
+    return Response(body, media_type=multipart.content_type(XML_MEDIA_TYPE, boundary),
+                    headers=cache_headers(etag))
