@@ -278,9 +278,9 @@ class AuditTrail:
             await self._queue.join()
 
     async def close(self) -> None:
-        if self._writer is not None:
+        if self._writer is not None and not self._writer.done():
             await asyncio.gather(self._writer, return_exceptions=True)
-        if self._forwarder is not None:
+        if self._forwarder is not None and not self._forwarder.done():
             await self.drain()
             self._forwarder.cancel()
             await asyncio.gather(self._forwarder, return_exceptions=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query as Param, Request
+from fastapi import APIRouter, Path as PathParam, Query as Param, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from starlette.background import BackgroundTask
@@ -28,6 +28,8 @@ from hounsfield.web.security import (
 )
 
 router = APIRouter()
+# Row ids are 32-bit integers on both databases.
+RowId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
 _SHARE_PASSWORD_HEADER = "x-share-password"
 
 
@@ -193,7 +195,7 @@ async def new_token(body: TokenRequest, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/api/auth/tokens/{token_id}", tags=["auth"])
-async def revoke_my_token(token_id: int, request: Request) -> dict[str, Any]:
+async def revoke_my_token(token_id: RowId, request: Request) -> dict[str, Any]:
     await _run(request, credentials.revoke_token, _db(request), token_id,
                username=_principal(request).username)
     await _audit(request, "admin", details={"what": "API token revoked", "token": token_id})
@@ -323,7 +325,7 @@ async def admin_add_grant(body: NewGrant, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/api/admin/grants/{grant_id}", tags=["admin"])
-async def admin_remove_grant(grant_id: int, request: Request) -> dict[str, Any]:
+async def admin_remove_grant(grant_id: RowId, request: Request) -> dict[str, Any]:
     await _run(request, accounts.remove_grant, _db(request), grant_id)
     await _audit(request, "admin", details={"what": "grant removed", "grant": grant_id})
     return {"ok": True}
@@ -335,7 +337,7 @@ async def admin_tokens(request: Request, user: str | None = None) -> list[dict[s
 
 
 @router.delete("/api/admin/tokens/{token_id}", tags=["admin"])
-async def admin_revoke_token(token_id: int, request: Request) -> dict[str, Any]:
+async def admin_revoke_token(token_id: RowId, request: Request) -> dict[str, Any]:
     await _run(request, credentials.revoke_token, _db(request), token_id)
     await _audit(request, "admin", details={"what": "API token revoked", "token": token_id})
     return {"ok": True}
@@ -408,7 +410,7 @@ async def list_shares(request: Request) -> list[dict[str, Any]]:
 
 
 @router.delete("/api/shares/{share_id}", tags=["sharing"])
-async def revoke_share(share_id: int, request: Request) -> dict[str, Any]:
+async def revoke_share(share_id: RowId, request: Request) -> dict[str, Any]:
     principal = _principal(request)
     owner = None if "admin.users" in principal.permissions else principal.username
     share = await _run(request, lambda: shares.revoke_share(_db(request), share_id,
@@ -452,7 +454,7 @@ async def share_with_users(body: ShareWithUsers, request: Request) -> list[dict[
 
 
 @router.delete("/api/shares/grants/{grant_id}", tags=["sharing"])
-async def unshare(grant_id: int, request: Request) -> dict[str, Any]:
+async def unshare(grant_id: RowId, request: Request) -> dict[str, Any]:
     """End a study grant the caller made (an administrator may end any)."""
     principal = _principal(request)
     found = await _run(request, accounts.list_grants, _db(request))
