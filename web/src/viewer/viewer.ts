@@ -11,12 +11,13 @@ import {
 import { annotation, utilities as toolUtils } from '@cornerstonejs/tools';
 import { clear, errorBox, h } from '../dom';
 import { Tag, formatDate, num, str } from '../dicomjson';
-import { prefetchStudy, seriesThumbnailUrl, type StudyPrefetch } from '../dicomweb';
+import { prefetchStudy, type StudyPrefetch } from '../dicomweb';
 import { reportError, type ViewerHooks } from '../hooks';
 import { startCornerstone, type Capabilities } from './cornerstone';
 import { presetsFor } from './presets';
-import { isImageSeries, loadSeries, seriesInfoFromQido, type LoadedSeries, type SeriesInfo } from './series';
-import { SERIES_DRAG_TYPE, StackGrid, describe, loadedCount, type Cell, type Layout } from './stackgrid';
+import { isImageSeries, loadSeries, type LoadedSeries, type SeriesInfo } from './series';
+import { StackGrid, describe, loadedCount, type Cell, type Layout } from './stackgrid';
+import { drawPriors, drawStrip, seriesFromQido, type StripEvents } from './strip';
 import { LEFT_BUTTON_TOOLS, MPR_GROUP, STACK_GROUP, createToolGroups, setLeftButtonTool } from './toolgroups';
 import { buildTextDialog } from './textdialog';
 import {
@@ -74,6 +75,8 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   let activeCell: Cell | undefined;
   let mode: Mode = '2d';
   let series: SeriesInfo[] = [];
+  /** Series of this study and of opened priors, by UID, for drops. */
+  const knownSeries = new Map<string, SeriesInfo>();
   let leftTool = 'wl';
   let keptAssignments: (LoadedSeries | undefined)[] = [];
   const resizeObserver = new ResizeObserver(() => engine?.resize(true, true));
@@ -277,7 +280,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     grid = new StackGrid(engine, {
       onActivate: (cell) => setActive(cell),
       onDropSeries: (cell, uid) => {
-        const info = series.find((s) => s.seriesUid === uid);
+        const info = knownSeries.get(uid);
         if (info) {
           setActive(cell);
           void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
@@ -378,6 +381,21 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   let volumeSeries: LoadedSeries | undefined;
   const volumeIds = new Set<string>();
 
+  const stripEvents: StripEvents = {
+    onPick: (info) => {
+      if (mode !== '2d') {
+        void showVolumeSeries(info).catch((err) => showError(describe(err)));
+        return;
+      }
+      const cell = activeCell ?? grid?.cells[0];
+      if (cell) void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
+    },
+    onSeriesKnown: (infos) => {
+      for (const info of infos) knownSeries.set(info.seriesUid, info);
+    },
+    onError: (message) => showError(message),
+  };
+
   // ---- keyboard ----------------------------------------------------------------------
   const onKey = (event: KeyboardEvent): void => {
     const target = event.target as HTMLElement;
@@ -444,11 +462,13 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     } else {
       studyHeader.textContent = `Study ${studyUid}`;
     }
-    series = found
-      .map((ds) => seriesInfoFromQido(studyUid, ds))
-      .filter((s) => s.seriesUid)
-      .sort((a, b) => (a.number ?? 1e9) - (b.number ?? 1e9));
-    drawStrip();
+    series = seriesFromQido(studyUid, found);
+    for (const info of series) knownSeries.set(info.seriesUid, info);
+    drawStrip(strip, series, stripEvents);
+    // Priors are a convenience: failing to list them is reported but does not stop the viewer.
+    void drawPriors(strip, study ? str(study, Tag.PatientID) : '', studyUid, stripEvents, signal).catch((err: Error) => {
+      if (err.name !== 'AbortError') showError(`Could not list the patient's other studies: ${err.message}`);
+    });
     if (!series.length) {
       showError(study ? 'This study has no series.' : `Study ${studyUid} was not found, or you may not see it.`);
       return;
@@ -476,54 +496,6 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     if ((err as Error)?.name === 'AbortError') return;
     showError(`Could not open the study: ${describe(err)}`);
   });
-
-  function drawStrip(): void {
-    clear(strip);
-    for (const info of series) {
-      const label = [info.number !== undefined ? `${info.number}` : '', info.modality, info.description].filter(Boolean).join(' · ');
-      const count = info.instanceCount !== undefined ? `${info.instanceCount} img` : '';
-      const images = isImageSeries(info);
-      const fallback = h('div', { className: 'thumb-fallback' }, info.modality || '?');
-      let picture: HTMLElement = fallback;
-      if (images) {
-        // Rendered by the server (PS3.18 10.4.1.1.8); the modality label stands in when it fails.
-        const img = h('img', { alt: '', loading: 'lazy', decoding: 'async', draggable: 'false' }) as HTMLImageElement;
-        img.addEventListener('error', () => img.replaceWith(fallback));
-        img.src = seriesThumbnailUrl(info.studyUid, info.seriesUid);
-        picture = img;
-      }
-      const thumb = h(
-        'button',
-        {
-          type: 'button',
-          className: 'thumb',
-          draggable: images ? 'true' : 'false',
-          title: images ? `${label} (drag onto a viewport)` : `${label} (no images to display)`,
-          'data-testid': 'series-thumb',
-          'data-series-uid': info.seriesUid,
-        },
-        picture,
-        h('span', { className: 'thumb-label' }, label || info.seriesUid),
-        h('span', { className: 'thumb-count' }, count),
-      );
-      thumb.addEventListener('dragstart', (event) => {
-        event.dataTransfer?.setData(SERIES_DRAG_TYPE, info.seriesUid);
-        event.dataTransfer?.setData('text/plain', info.seriesUid);
-        if (event.dataTransfer) event.dataTransfer.effectAllowed = 'copy';
-      });
-      thumb.classList.toggle('non-image', !images);
-      thumb.addEventListener('click', () => {
-        if (!images) return;
-        if (mode !== '2d') {
-          void showVolumeSeries(info).catch((err) => showError(describe(err)));
-          return;
-        }
-        const cell = activeCell ?? grid?.cells[0];
-        if (cell) void showSeriesIn(cell, info).catch((err) => showError(describe(err)));
-      });
-      strip.append(thumb);
-    }
-  }
 
   function whenAllLoaded(s: LoadedSeries): Promise<void> {
     return new Promise((resolve) => {
