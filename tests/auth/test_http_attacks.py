@@ -132,6 +132,7 @@ async def test_markup_in_patient_names_is_returned_as_data(secure):
     async with secure.client() as anonymous:
         r = await anonymous.get(f"/share/{share.json()['token']}")
     assert r.headers["content-type"] == "application/json"
+    assert r.headers["x-content-type-options"] == "nosniff"
     assert r.json()["studies"][0]["00100010"]["Value"][0]["Alphabetic"] == evil
     async with secure.client("admin") as admin:
         r = await admin.get("/api/admin/audit", params={"patient_id": "<b>X</b>"})

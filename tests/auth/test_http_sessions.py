@@ -139,3 +139,22 @@ async def test_admin_manages_users_and_a_disabled_user_is_locked_out_at_once(sec
         assert (await client.get("/dicom-web/studies")).status_code == 401
     events, _ = audit.search(secure.db, user="admin", action="admin")
     assert {e["details"]["what"] for e in events} >= {"user added", "user changed"}
+
+
+async def test_with_access_control_off_the_pages_learn_it(sqlite_settings):
+    from hounsfield.archive import Archive
+    from hounsfield.web.app import create_app
+
+    archive = await Archive.open(sqlite_settings)  # auth.enabled is off in this fixture
+    app = create_app(sqlite_settings, archive)
+    try:
+        import httpx
+
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as client:
+            r = await client.get("/api/auth/me")
+            assert r.json() == {"auth_enabled": False, "user": None}
+            assert (await client.get("/dicom-web/studies")).status_code in (200, 204)
+    finally:
+        await app.state.dicomweb.pool.close()
+        await archive.close()

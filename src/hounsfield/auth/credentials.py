@@ -225,6 +225,8 @@ def create_session(db: Database, user: User, lifetime: int,
     session_id = secrets.token_urlsafe(32)
     expires = now() + dt.timedelta(seconds=lifetime)
     with db.write() as conn:
+        # Sessions that ended a day ago are of no use; the audit trail keeps the logins.
+        conn.execute(sessions.delete().where(sessions.c.expires_at < now() - dt.timedelta(days=1)))
         conn.execute(insert(sessions).values(
             session_hash=hash_token(session_id), user_id=user.id, created_at=now(),
             expires_at=expires, remote_address=remote_address[:64]))

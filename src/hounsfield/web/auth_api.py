@@ -135,10 +135,14 @@ async def logout(request: Request) -> JSONResponse:
 
 @router.get("/api/auth/me", tags=["auth"])
 async def me(request: Request) -> dict[str, Any]:
-    """The logged-in user, with permissions and (for a session) the CSRF token."""
+    """The logged-in user, with permissions and (for a session) the CSRF token;
+    ``auth_enabled`` false (and no user) when access control is off."""
+    if not _state(request).settings["auth.enabled"]:
+        return {"auth_enabled": False, "user": None}
     principal = _principal(request)
     assert principal.user is not None
-    out: dict[str, Any] = {"user": principal.user.to_json(), "method": principal.method,
+    out: dict[str, Any] = {"auth_enabled": True, "user": principal.user.to_json(),
+                           "method": principal.method,
                            "all_studies": principal.scope is None}
     if principal.session_id is not None:
         out["csrf_token"] = credentials.csrf_token(_key(request), principal.session_id)

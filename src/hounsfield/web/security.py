@@ -328,16 +328,18 @@ class SecurityMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _with_headers(self, scope: AsgiScope, send: Send) -> Send:
-        """HSTS (RFC 6797) on responses sent over HTTPS, directly or through a proxy that
-        terminates TLS (it must not be sent over plain HTTP, 7.2)."""
-        if not self.hsts or not _is_https(Request(scope)):
-            return send
+        """``X-Content-Type-Options: nosniff`` on every response (a JSON answer holding
+        markup is never rendered as HTML); HSTS (RFC 6797) on responses sent over HTTPS,
+        directly or through a proxy that terminates TLS (never over plain HTTP, 7.2)."""
+        extra = [(b"strict-transport-security", b"max-age=31536000; includeSubDomains")] \
+            if self.hsts and _is_https(Request(scope)) else []
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + [
-                    (b"strict-transport-security", b"max-age=31536000; includeSubDomains")]
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == b"x-content-type-options" for k, _ in headers):
+                    headers.append((b"x-content-type-options", b"nosniff"))
+                message["headers"] = headers + extra
             await send(message)
         return wrapped
 
