@@ -33,6 +33,13 @@ type Mode = '2d' | 'mpr' | '3d';
 
 const ENGINE_ID = 'hf-engine';
 
+/**
+ * One rendering engine for the page's lifetime: its WebGL contexts are not freed promptly
+ * when an engine is destroyed, and browsers cap live contexts (16 in Chromium), so a
+ * new engine per opened study would soon lose contexts.
+ */
+let sharedEngine: RenderingEngine | undefined;
+
 export interface ViewerPage {
   ready: Promise<void>;
   hooks: ViewerHooks;
@@ -64,6 +71,8 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   );
 
   const showError = (message: string): void => {
+    // A request of a page the user has left may still fail; that is not this page's error.
+    if (signal.aborted) return;
     reportError(message);
     messages.append(errorBox(message, 'viewer-error'));
   };
@@ -473,7 +482,8 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       showError(study ? 'This study has no series.' : `Study ${studyUid} was not found, or you may not see it.`);
       return;
     }
-    engine = new RenderingEngine(ENGINE_ID);
+    sharedEngine ??= new RenderingEngine(ENGINE_ID);
+    engine = sharedEngine;
     await mountGrid([]);
     // The first series that has images goes into the first viewport.
     for (const info of series.filter(isImageSeries)) {
@@ -560,7 +570,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       resizeObserver.disconnect();
       volumeView?.destroy();
       grid?.unmount();
-      engine?.destroy();
+      // The engine stays (see sharedEngine); its viewports were disabled just above.
       // Keep decoded images cached for a quick return; drop volumes (large, per series).
       for (const id of volumeIds) if (cache.getVolume(id)) cache.removeVolumeLoadObject(id);
     },
