@@ -13,7 +13,6 @@ import argparse
 import json
 import mimetypes
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -236,7 +235,6 @@ def main() -> None:
     print(f"serving {args.static} with {len(Handler.studies)} synthetic studies on http://127.0.0.1:{args.port}", flush=True)
     for uid in Handler.studies:
         print(f"  http://127.0.0.1:{args.port}/viewer?study={uid}", flush=True)
-    threading.Event()
     server.serve_forever()
 
 
