@@ -197,6 +197,8 @@ SCHEMA: tuple[Setting, ...] = (
     _s("auth.oidc_issuer", "str", "", "OpenID Connect issuer URL; empty: OIDC login off."),
     _s("auth.oidc_client_id", "str", "", "OpenID Connect client id."),
     _s("auth.oidc_client_secret", "str", "", "OpenID Connect client secret.", secret=True),
+    _s("auth.oidc_username_claim", "str", "preferred_username",
+       "ID token claim holding the user name; that user must exist here and be enabled."),
     _s("audit.syslog_address", "str", "",
        "host:port of a syslog receiver for DICOM audit messages (RFC 5424); empty: off."),
     _s("audit.syslog_tls", "bool", False, "Send audit messages over TLS (RFC 5425)."),

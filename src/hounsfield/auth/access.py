@@ -53,6 +53,8 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     _r("GET", "/api/stats", "study.search"),
     # login sessions, own account and own API tokens
     _r("POST", "/api/auth/login", PUBLIC),
+    _r("GET", "/api/auth/oidc/login", PUBLIC),
+    _r("GET", "/api/auth/oidc/callback", PUBLIC),
     _r("POST", "/api/auth/logout", AUTHENTICATED),
     _r("GET", "/api/auth/me", AUTHENTICATED),
     _r("POST", "/api/auth/password", AUTHENTICATED),

@@ -142,6 +142,12 @@ def authenticate_password(db: Database, settings: Settings, username: str, passw
     return user
 
 
+def touch_login(db: Database, user_id: int) -> None:
+    """Record a login made without a password here (single sign-on)."""
+    with db.write() as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(last_login_at=now()))
+
+
 # --- API tokens ----------------------------------------------------------------------------
 
 def create_token(db: Database, username: str, name: str = "",

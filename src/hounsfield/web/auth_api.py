@@ -1,5 +1,6 @@
-"""The security JSON API: login sessions, own account and tokens, administration of users,
-groups and grants, the audit trail, share links and export.
+"""The security JSON API: login sessions (password and OpenID Connect), own account and
+tokens, administration of users, groups, grants and tokens, the audit trail. Sharing and
+export are in ``share_api``.
 
 Access to these routes is decided by the middleware (``web/security.py``) from the route
 table; the handlers here only do the work and record what changed in the audit trail.
@@ -8,29 +9,24 @@ table; the handlers here only do the work and record what changed in the audit t
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path as PathParam, Query as Param, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, field_validator
-from starlette.background import BackgroundTask
 
-from hounsfield.archive.access import current_scope
-from hounsfield.archive.query import Query, QueryLevel
-from hounsfield.auth import accounts, audit, credentials, export, shares
+from hounsfield.auth import accounts, audit, credentials
 from hounsfield.auth.passwords import verify_password
 from hounsfield.auth.schema import users
-from hounsfield.errors import Forbidden, NotFound, Unauthorized
+from hounsfield.auth.tokens import sign, unsign
+from hounsfield.errors import Forbidden, Unauthorized
 from hounsfield.web.security import (
-    SESSION_COOKIE, SHARE_HEADER, Principal, _is_https, client_address,
+    SESSION_COOKIE, Principal, _is_https, client_address,
 )
 
 router = APIRouter()
 # Row ids are 32-bit integers on both databases.
 RowId = Annotated[int, PathParam(ge=1, le=2_147_483_647)]
-_SHARE_PASSWORD_HEADER = "x-share-password"
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -117,6 +113,82 @@ async def login(body: Login, request: Request) -> JSONResponse:
                         max_age=lifetime, path="/", secure=_is_https(request), httponly=True,
                         samesite="strict")
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+_OIDC_COOKIE = "hounsfield_oidc"
+_OIDC_LIFETIME = 600
+
+
+def _oidc(request: Request) -> Any:
+    from hounsfield.auth.oidc import OidcProvider
+
+    state = _state(request)
+    provider = getattr(state, "oidc", None)
+    if provider is None:
+        provider = state.oidc = OidcProvider(state.settings)
+    return provider
+
+
+def _callback_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/api/auth/oidc/callback"
+
+
+@router.get("/api/auth/oidc/login", tags=["auth"])
+async def oidc_login(request: Request,
+                     next: str = Param("/", max_length=500)) -> RedirectResponse:
+    """Start an OpenID Connect login: redirect to the provider (``auth.oidc_issuer``)."""
+    from dataclasses import asdict
+
+    # Only a path on this server: never an open redirect to another site.
+    next_path = next if next.startswith("/") and not next.startswith("//") \
+        and "\\" not in next else "/"
+    url, login = await _oidc(request).start(_callback_url(request), next_path)
+    response = RedirectResponse(url, status_code=302)
+    # Lax, not Strict: the provider sends the browser back with a cross-site navigation.
+    response.set_cookie(_OIDC_COOKIE, sign(asdict(login), _key(request),
+                                           accounts.now() + dt.timedelta(seconds=_OIDC_LIFETIME)),
+                        max_age=_OIDC_LIFETIME, path="/api/auth/oidc",
+                        secure=_is_https(request), httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/api/auth/oidc/callback", tags=["auth"])
+async def oidc_callback(request: Request, code: str = Param(..., max_length=4096),
+                        state: str = Param(..., max_length=256)) -> RedirectResponse:
+    """The provider's answer: check it, open a session, go back to the page."""
+    from hounsfield.auth.oidc import OidcLogin
+
+    settings = _state(request).settings
+    try:
+        data = unsign(request.cookies.get(_OIDC_COOKIE) or "", _key(request))
+        login = OidcLogin(**data)
+    except (Unauthorized, TypeError):
+        await _audit(request, "login", "failure", user="",
+                     details={"method": "oidc", "reason": "no login in progress"})
+        raise Unauthorized("No OpenID Connect login in progress (or it took too long).")
+    try:
+        username = await _oidc(request).finish(_callback_url(request), login, code, state)
+    except Unauthorized as exc:
+        await _audit(request, "login", "failure", user="",
+                     details={"method": "oidc", "reason": exc.message})
+        raise
+    user = await _run(request, accounts.get_user, _db(request), username)
+    if user is None or user.disabled:
+        await _audit(request, "login", "failure", user=username,
+                     details={"method": "oidc", "reason": "no enabled account"})
+        raise Forbidden(f"No enabled account {username!r} here; ask an administrator.")
+    lifetime = settings["auth.session_lifetime"]
+    session_id, expires = await _run(request, credentials.create_session, _db(request), user,
+                                     lifetime, client_address(request.scope))
+    await _run(request, credentials.touch_login, _db(request), user.id)
+    await _audit(request, "login", user=user.username, details={"method": "oidc"})
+    response = RedirectResponse(login.next_path, status_code=303)
+    response.set_cookie(SESSION_COOKIE,
+                        credentials.session_cookie_value(_key(request), session_id, expires),
+                        max_age=lifetime, path="/", secure=_is_https(request), httponly=True,
+                        samesite="strict")
+    response.delete_cookie(_OIDC_COOKIE, path="/api/auth/oidc")
     return response
 
 
@@ -366,257 +438,6 @@ async def admin_audit(request: Request, user: str | None = Param(None, max_lengt
         offset=offset))
     return {"total": total, "offset": offset, "limit": limit, "events": events}
 
-
-# --- sharing and export -------------------------------------------------------------------
-
-class NewShare(Body):
-    study_instance_uids: list[str] = Field(min_length=1, max_length=shares.MAX_STUDIES)
-    expires_in_hours: int = Field(default=72, ge=1, le=24 * 365)
-    password: str | None = Field(default=None, max_length=1024)
-    deidentify: bool = False
-    description: str = Field(default="", max_length=256)
-
-
-async def _visible(request: Request, uids: list[str]) -> None:
-    """Every study must exist and be in the caller's scope."""
-    uids = list(shares.check_study_uids(uids))
-    refs = await _state(request).archive.instances(uids)
-    found = {r.study_instance_uid for r in refs}
-    missing = [u for u in uids if u not in found]
-    if missing:
-        raise NotFound(f"Study {missing[0]} is not stored or not yours to share")
-
-
-@router.post("/api/shares", tags=["sharing"], status_code=201)
-async def create_share(body: NewShare, request: Request) -> dict[str, Any]:
-    """A share link for studies the caller may see: the token is shown once."""
-    principal = _principal(request)
-    await _visible(request, body.study_instance_uids)
-    expires = accounts.now() + dt.timedelta(hours=body.expires_in_hours)
-    token, share = await _run(request, lambda: shares.create_share(
-        _db(request), created_by=principal.username,
-        study_instance_uids=body.study_instance_uids, expires_at=expires,
-        password=body.password or None, deidentify=body.deidentify,
-        description=body.description))
-    await _audit(request, "share", study_instance_uid=share.study_instance_uids,
-                 details={"what": "share link created", "share": share.id,
-                          "deidentify": share.deidentify, "password": share.has_password,
-                          "expires_at": share.expires_at.isoformat()})
-    return {"token": token, "url": f"/share/{token}", "share": share.to_json()}
-
-
-@router.get("/api/shares", tags=["sharing"])
-async def list_shares(request: Request) -> list[dict[str, Any]]:
-    """The caller's share links (all links for an administrator)."""
-    principal = _principal(request)
-    owner = None if "admin.users" in principal.permissions else principal.username
-    return [s.to_json() for s in await _run(request, shares.list_shares, _db(request), owner)]
-
-
-@router.delete("/api/shares/{share_id}", tags=["sharing"])
-async def revoke_share(share_id: RowId, request: Request) -> dict[str, Any]:
-    principal = _principal(request)
-    owner = None if "admin.users" in principal.permissions else principal.username
-    share = await _run(request, lambda: shares.revoke_share(_db(request), share_id,
-                                                            created_by=owner))
-    await _audit(request, "share", study_instance_uid=share.study_instance_uids,
-                 details={"what": "share link revoked", "share": share_id})
-    return share.to_json()  # type: ignore[no-any-return]
-
-
-class ShareWithUsers(Body):
-    study_instance_uids: list[str] = Field(min_length=1, max_length=shares.MAX_STUDIES)
-    user: str | None = Field(default=None, max_length=64)
-    group: str | None = Field(default=None, max_length=64)
-
-
-@router.get("/api/shares/grants", tags=["sharing"])
-async def list_study_grants(request: Request) -> list[dict[str, Any]]:
-    """Studies the caller shared with users and groups (an administrator sees all)."""
-    principal = _principal(request)
-    found = await _run(request, accounts.list_grants, _db(request))
-    return [g for g in found if g["kind"] == "study" and (
-        "admin.users" in principal.permissions or g["created_by"] == principal.username)]
-
-
-@router.post("/api/shares/grants", tags=["sharing"], status_code=201)
-async def share_with_users(body: ShareWithUsers, request: Request) -> list[dict[str, Any]]:
-    """Share studies the caller can see with a user or a group (study grants)."""
-    principal = _principal(request)
-    await _visible(request, body.study_instance_uids)
-
-    def grant() -> list[int]:
-        return [accounts.add_grant(_db(request), kind="study", value=uid, user=body.user,
-                                   group=body.group, created_by=principal.username)
-                for uid in shares.check_study_uids(body.study_instance_uids)]
-    ids = await _run(request, grant)
-    await _audit(request, "share", study_instance_uid=body.study_instance_uids,
-                 details={"what": "shared with", "user": body.user, "group": body.group,
-                          "grants": ids})
-    return [{"id": i, "study_instance_uid": u, "user": body.user, "group": body.group}
-            for i, u in zip(ids, body.study_instance_uids)]
-
-
-@router.delete("/api/shares/grants/{grant_id}", tags=["sharing"])
-async def unshare(grant_id: RowId, request: Request) -> dict[str, Any]:
-    """End a study grant the caller made (an administrator may end any)."""
-    principal = _principal(request)
-    found = await _run(request, accounts.list_grants, _db(request))
-    grant = next((g for g in found if g["id"] == grant_id and g["kind"] == "study"), None)
-    if grant is None or ("admin.users" not in principal.permissions
-                         and grant["created_by"] != principal.username):
-        raise NotFound(f"No share {grant_id} of yours")
-    await _run(request, accounts.remove_grant, _db(request), grant_id)
-    await _audit(request, "share", study_instance_uid=grant["value"],
-                 details={"what": "unshared", "grant": grant_id})
-    return {"ok": True}
-
-
-async def _zip_response(request: Request, uids: tuple[str, ...] | list[str],
-                        deidentify: bool, name: str) -> FileResponse:
-    archive = _state(request).archive
-    refs = await archive.instances(list(uids))
-    if not refs:
-        raise NotFound("None of these studies is stored or visible to you")
-    settings = _state(request).settings
-    tmp_root = settings.data_dir / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=tmp_root, prefix="export-", suffix=".zip",
-                                         delete=False)
-    handle.close()
-    out = Path(handle.name)
-    deidentifier = export.new_deidentifier(settings) if deidentify else None
-    try:
-        count = await archive.run(export.write_export, archive.core, refs, out,
-                                  deidentifier=deidentifier)
-    except BaseException:
-        out.unlink(missing_ok=True)
-        raise
-    return FileResponse(out, media_type="application/zip", filename=name,
-                        headers={"Cache-Control": "no-store", "X-Instance-Count": str(count)},
-                        background=BackgroundTask(out.unlink, missing_ok=True))
-
-
-@router.get("/api/export", tags=["sharing"])
-async def export_studies(request: Request,
-                         study: list[str] = Param(..., min_length=1, max_length=100),
-                         deidentify: bool = False) -> FileResponse:
-    """Studies as a zip with a DICOMDIR, original or de-identified (PS3.15 Annex E)."""
-    principal = request.scope.get("user")
-    uids = list(shares.check_study_uids(study))
-    try:
-        response = await _zip_response(request, uids, deidentify, "studies.zip")
-    except Exception as exc:
-        await _audit(request, "export", "failure", study_instance_uid=uids,
-                     details={"deidentify": deidentify, "reason": str(exc)[:500]})
-        raise
-    await _audit(request, "export", user=getattr(principal, "username", ""),
-                 study_instance_uid=uids, details={"deidentify": deidentify,
-                                                   "instances": response.headers[
-                                                       "x-instance-count"]})
-    return response
-
-
-class ShareUnlock(Body):
-    password: str | None = Field(default=None, max_length=1024)
-
-
-async def _open_link(request: Request, token: str, password: str | None) -> shares.Share:
-    try:
-        return await _run(request, shares.open_share, _db(request), token,  # type: ignore[no-any-return]
-                          password)
-    except Unauthorized as exc:
-        await _audit(request, "share_access", "denied", user="share",
-                     details={"reason": exc.message})
-        raise
-
-
-async def _describe(request: Request, token: str, password: str | None) -> dict[str, Any]:
-    share = await _open_link(request, token, password)
-    query = Query(QueryLevel.STUDY)
-    query.add("StudyInstanceUID", "\\".join(share.study_instance_uids))
-    for key in ("StudyDate", "StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedInstances"):
-        query.add_return(key)
-    if not share.deidentify:
-        for key in ("PatientName", "PatientID", "AccessionNumber"):
-            query.add_return(key)
-    marker = current_scope.set(share.scope)
-    try:
-        studies = await _state(request).archive.search(query)
-    finally:
-        current_scope.reset(marker)
-    if share.deidentify:  # only what carries no identity
-        studies = [{k: v for k, v in s.items() if k in ("00080061", "00201208")}
-                   for s in studies]
-    await _audit(request, "share_access", user=f"share:{share.id}",
-                 study_instance_uid=share.study_instance_uids,
-                 details={"share": share.id, "what": "opened"})
-    hidden = {"created_by"} | ({"study_instance_uids"} if share.deidentify else set())
-    return {"share": {k: v for k, v in share.to_json().items() if k not in hidden},
-            "studies": studies, "access": shares.access_value(_key(request), share),
-            "download": f"/share/{token}/download"}
-
-
-@router.get("/share/{token}", tags=["sharing"])
-async def open_share(token: str, request: Request) -> dict[str, Any]:
-    """What a share link opens, and an ``access`` value for DICOMweb requests
-    (``X-Share-Token`` header or ``?share=``). A password goes in ``X-Share-Password``."""
-    return await _describe(request, token, request.headers.get(_SHARE_PASSWORD_HEADER))
-
-
-@router.post("/share/{token}", tags=["sharing"])
-async def unlock_share(token: str, request: Request,
-                       body: ShareUnlock | None = None) -> dict[str, Any]:
-    """The same as GET, with the password in the body (for a form)."""
-    return await _describe(request, token, body.password if body else None)
-
-
-@router.get("/share/{token}/download", tags=["sharing"])
-async def download_share(token: str, request: Request,
-                         access: str | None = Param(None, max_length=500)) -> FileResponse:
-    """The shared studies as a zip with a DICOMDIR (de-identified when the link says so).
-    Needs the password (``X-Share-Password``) or an ``access`` value when the link has
-    a password."""
-    value = access or request.headers.get(SHARE_HEADER)
-    if value:
-        try:
-            share = await _run(request, shares.share_from_access, _db(request), _key(request),
-                               value)
-        except Unauthorized as exc:
-            await _audit(request, "share_access", "denied", user="share",
-                         details={"reason": exc.message})
-            raise
-        if share.id != (await _run(request, _share_id_of_token, _db(request), token)):
-            raise Forbidden("This access value belongs to another share link.")
-    else:
-        share = await _open_link(request, token, request.headers.get(_SHARE_PASSWORD_HEADER))
-    marker = current_scope.set(share.scope)
-    try:
-        response = await _zip_response(request, share.study_instance_uids, share.deidentify,
-                                       "shared-studies.zip")
-    finally:
-        current_scope.reset(marker)
-    await _audit(request, "share_access", user=f"share:{share.id}",
-                 study_instance_uid=share.study_instance_uids,
-                 details={"share": share.id, "what": "download",
-                          "deidentify": share.deidentify})
-    return response
-
-
-def _share_id_of_token(db: Any, token: str) -> int:
-    from sqlalchemy import select
-
-    from hounsfield.auth.schema import shares as table
-    from hounsfield.auth.tokens import hash_token
-
-    share_id = None
-    if token.startswith("hf_") and len(token) <= 100:
-        with db.read() as conn:
-            share_id = conn.execute(select(table.c.id).where(
-                table.c.token_hash == hash_token(token))).scalar()
-    if share_id is None:
-        raise Unauthorized("Unknown share link.")
-    return int(share_id)
 
 
 __all__ = ["router"]

@@ -362,12 +362,13 @@ def _forbidden(message: str) -> HounsfieldError:
 def install(app: Any, settings: Settings, archive: Any) -> AuditTrail:
     """Add the security middleware and the auth routes to the app; returns the audit
     trail (also ``app.state.audit``) for other parts to record events."""
-    from hounsfield.web.auth_api import router
+    from hounsfield.web import auth_api, share_api
 
     db = archive.core.db
     audit = AuditTrail(db, settings, archive.run)
     app.state.audit = audit
-    app.include_router(router)
+    app.include_router(auth_api.router)
+    app.include_router(share_api.router)
     app.add_middleware(SecurityMiddleware, settings=settings, db=db, run=archive.run,
                        audit=audit)
     return audit
