@@ -9,6 +9,8 @@ import httpx
 from pydicom.uid import generate_uid
 
 from hounsfield.archive import Archive
+from hounsfield.config import load_settings
+from hounsfield.web.app import create_app
 
 from dicom_factory import make_bytes, make_dataset, to_bytes
 from dicomweb_helpers import BASE, STOW_TYPE, multipart_body
@@ -146,3 +148,27 @@ async def test_part_without_preamble_is_kept_as_part10(client: httpx.AsyncClient
     (ref,) = await archive.instances(sop_instance_uid=sop)
     read = b"".join([chunk async for chunk in archive.read_instance(ref)])
     assert read == bytes(128) + b"DICM" + data
+
+
+async def test_failure_reasons_in_words_are_safe_header_values(tmp_path) -> None:
+    # The archive's reason names the Patient IDs, which may be any Unicode: the Warning
+    # header must still be a valid (ASCII, one-line) value.
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "data"), auth__enabled=False,
+                             ingest__patient_id_mismatch="reject")
+    archive = await Archive.open(settings)
+    app = create_app(settings, archive)
+    try:
+        study = generate_uid()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver") as client:
+            first = await _post(client, multipart_body([make_bytes(study_uid=study,
+                                                                   patient_id="P1")]))
+            assert first.status_code == 200
+            other = await _post(client, multipart_body([make_bytes(study_uid=study,
+                                                                   patient_id="\u03a91")]))
+            assert other.status_code == 409
+            warning = other.headers["warning"]
+            assert warning.startswith('299 testserver "Part 1') and "?1" in warning
+    finally:
+        await app.state.dicomweb.pool.close()
+        await archive.close()

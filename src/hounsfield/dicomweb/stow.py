@@ -338,6 +338,9 @@ async def store(request: Request, study: str | None = None) -> Response:
         if text and not (outcome.result is not None and outcome.result.ok):
             if not text.startswith("Part "):
                 text = f"Part {index + 1}: {text}"
-            texts.append('299 {} "{}"'.format(host, text.replace('"', "'")[:300]))
+            # A header value is ASCII on one line (RFC 9110 5.5): no quotes, no line breaks.
+            clean = " ".join(text.replace('"', "'").split())
+            clean = clean.encode("ascii", "replace").decode("ascii")[:300]
+            texts.append(f'299 {host} "{clean}"')
     headers = {"Warning": ", ".join(texts[:20])} if texts else None
     return await json_response(request, body, status_code=status, headers=headers)
