@@ -239,3 +239,20 @@ async def test_sharing_a_study_with_a_user_and_a_group(secure):
         assert uids(await view.get("/dicom-web/studies")) == set()
     events, _ = audit.search(secure.db, action="share", user="ref")
     assert [e["details"]["what"] for e in events] == ["unshared", "shared with", "shared with"]
+
+
+async def test_guessing_a_share_password_locks_the_link(sqlite_settings):
+    sec = await open_secure_app(sqlite_settings, auth__login_max_failures=3)
+    try:
+        async with sec.client("rad") as client:
+            r = await client.post("/api/shares", json={
+                "study_instance_uids": [sec.studies["welby"]], "password": "open sesame 42"})
+            token = r.json()["token"]
+        async with sec.client() as anonymous:
+            for guess in ("guess one", "guess two", "guess three"):
+                r = await anonymous.post(f"/share/{token}", json={"password": guess})
+                assert r.status_code == 401
+            r = await anonymous.post(f"/share/{token}", json={"password": "open sesame 42"})
+            assert r.status_code == 429 and r.json()["error"] == "locked_out"
+    finally:
+        await sec.close()

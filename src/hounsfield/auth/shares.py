@@ -140,9 +140,13 @@ def _live(row: Any) -> Share:
     return share
 
 
-def open_share(db: Database, token: str, password: str | None = None) -> Share:
+def open_share(db: Database, token: str, password: str | None = None, *,
+               max_failures: int = 5, lockout_seconds: int = 900) -> Share:
     """The live share of a link token; ``Unauthorized`` for unknown, revoked or expired
-    links and for a missing or wrong password."""
+    links and for a missing or wrong password. After ``max_failures`` wrong passwords in a
+    row the link refuses every password for ``lockout_seconds`` (``LockedOut``)."""
+    from hounsfield.auth.credentials import LockedOut, _fail, _locked_for
+
     if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         raise Unauthorized("Unknown share link.")
     with db.read() as conn:
@@ -152,7 +156,15 @@ def open_share(db: Database, token: str, password: str | None = None) -> Share:
     if row.password_hash is not None:
         if not password:
             raise PasswordRequired("This share link needs its password (X-Share-Password).")
+        key, at = f"share:{share.id}", now()
+        with db.read() as conn:
+            wait = _locked_for(conn, key, at)
+        if wait:
+            raise LockedOut("Too many wrong passwords for this share link; try again later.",
+                            wait)
         if not verify_password(row.password_hash, password)[0]:
+            with db.write() as conn:
+                _fail(conn, key, at, max_failures, lockout_seconds)
             raise Unauthorized("Wrong password for this share link.")
     return share
 

@@ -185,9 +185,13 @@ class ShareUnlock(Body):
 
 
 async def _open_link(request: Request, token: str, password: str | None) -> shares.Share:
+    settings = _state(request).settings
     try:
-        return await _run(request, shares.open_share, _db(request), token,  # type: ignore[no-any-return]
-                          password)
+        return await _run(  # type: ignore[no-any-return]
+            request, lambda: shares.open_share(
+                _db(request), token, password,
+                max_failures=settings["auth.login_max_failures"],
+                lockout_seconds=settings["auth.lockout_seconds"]))
     except Unauthorized as exc:
         await _audit(request, "share_access", "denied", user="share",
                      details={"reason": exc.message})
