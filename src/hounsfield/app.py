@@ -44,7 +44,7 @@ async def serve(settings: Settings, *, on_ready: Callable[[Archive], Awaitable[N
         except ImportError:
             DicomServer = None  # type: ignore[assignment,misc]
         if DicomServer is not None:
-            dicom_server = DicomServer(settings, archive)
+            dicom_server = DicomServer(settings, archive, audit=app.state.audit)
             await dicom_server.start()
             log.info("DICOM listening on %s:%s as %s", settings["dicom.host"],
                      dicom_server.port, settings["dicom.ae_title"])
@@ -65,4 +65,5 @@ async def serve(settings: Settings, *, on_ready: Callable[[Archive], Awaitable[N
     stop_task.cancel()
     if dicom_server is not None:
         await dicom_server.stop()
+    await app.state.audit.close()  # the last events and syslog messages go out
     await archive.close()
