@@ -256,3 +256,38 @@ async def test_guessing_a_share_password_locks_the_link(sqlite_settings):
             assert r.status_code == 429 and r.json()["error"] == "locked_out"
     finally:
         await sec.close()
+
+
+async def test_the_scope_reaches_the_endpoint(sqlite_settings):
+    """The middleware sets the caller's scope for the endpoint and resets it afterwards;
+    routes without a caller (pages, share links) see nothing unless they say so."""
+    import httpx
+    import orjson
+
+    from hounsfield.archive.access import Scope, current_scope
+    from hounsfield.web.security import SecurityMiddleware
+
+    async def probe(scope, receive, send):
+        seen = current_scope.get()
+        body = orjson.dumps(None if seen is None else sorted(seen.referring_physician_names)
+                            if seen.referring_physician_names else "nothing"
+                            if seen == Scope() else "other")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    sec = await open_secure_app(sqlite_settings, with_studies=False)
+    try:
+        app = SecurityMiddleware(probe, settings=sec.settings, db=sec.db, run=sec.archive.run,
+                                 audit=sec.app.state.audit)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://t") as client:
+            def auth(user):
+                return {"Authorization": f"Bearer {sec.tokens[user]}"}
+            assert (await client.get("/", headers=auth("rad"))).json() == "nothing"
+            assert (await client.get("/share/hf_x")).json() == "nothing"
+            assert (await client.get("/dicom-web/studies", headers=auth("rad"))).json() is None
+            assert (await client.get("/dicom-web/studies", headers=auth("ref"))).json() == [
+                "WELBY^MARCUS"]
+        assert current_scope.get() is None
+    finally:
+        await sec.close()

@@ -53,6 +53,7 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STUDY_IN_PATH = re.compile(r"/studies/([0-9.]{1,64})(?:/|$)")
 _STUDY_PARAMS = ("StudyInstanceUID", "0020000D", "studyUID", "study")
 # Audited actions whose named studies are checked against the caller's scope up front.
+_NOTHING = Scope()  # grants nothing: no study matches
 _NUL = re.compile(rb"%00|\x00")
 _GUARDED = frozenset({"view", "retrieve", "delete"})
 _BASIC_CACHE_SECONDS = 300
@@ -114,7 +115,13 @@ class SecurityMiddleware:
             return
         rule = self.table.match(scope["method"], scope["path"])
         if rule is not None and rule.permission in (PUBLIC, SHARE_LINK):
-            await self.app(scope, receive, send)
+            # No caller is known: the archive shows nothing unless a handler sets a scope
+            # itself (a share link sets the link's studies).
+            token = current_scope.set(_NOTHING)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                current_scope.reset(token)
             return
         try:
             principal = await self._authenticate(request)
