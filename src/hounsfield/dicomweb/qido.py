@@ -15,11 +15,11 @@ from starlette.responses import Response
 
 from hounsfield.archive import ArchiveCore
 from hounsfield.archive.access import Scope, current_scope
-from hounsfield.archive.query import Query, QueryLevel
+from hounsfield.archive.query import Query, QueryLevel, build_select, resolve_tag
 from hounsfield.dicomweb import multipart
 from hounsfield.dicomweb.accept import requested_ranges
 from hounsfield.dicomweb.service import (
-    DICOM_JSON, GZIP_MIN_BYTES, accepts_gzip, check_uid, encoded_json_response, instance_url,
+    DICOM_JSON, GZIP_MIN_BYTES, DicomWeb, accepts_gzip, check_uid, encoded_json_response, instance_url,
     series_url, service, single_param, study_url,
 )
 from hounsfield.dicomweb.xml import XML_MEDIA_TYPE, wants_xml, xml_multipart
@@ -159,13 +159,11 @@ async def search(request: Request, level: QueryLevel, parents: dict[str, str]) -
     return encoded_json_response(body, gzipped=gzipped, headers=headers)
 
 
-def _name_culprit(request: Request, query: Query, message: str, web: Any) -> str:
+def _name_culprit(request: Request, query: Query, message: str, web: DicomWeb) -> str:
     """Prefix an error raised while translating the query with the parameter behind it.
 
     Only runs on the error path: each constraint is translated alone to find the bad one.
     """
-    from hounsfield.archive.query import build_select
-
     names = {name: value for name, value in request.query_params.multi_items()
              if name not in CONTROL_PARAMETERS}
     for constraint in query.constraints:
@@ -175,17 +173,10 @@ def _name_culprit(request: Request, query: Query, message: str, web: Any) -> str
             build_select(probe, web.archive.core.db.dialect)
         except InvalidRequest:
             for name, value in names.items():
-                if value == constraint.value:
-                    try:
-                        same = query_tag(name) == constraint.tag
-                    except InvalidRequest:
-                        same = False
-                    if same:
-                        return f'Parameter "{name}": {message}'
+                try:
+                    same = value == constraint.value and resolve_tag(name) == constraint.tag
+                except InvalidRequest:
+                    same = False
+                if same:
+                    return f'Parameter "{name}": {message}'
     return message
-
-
-def query_tag(name: str) -> str:
-    from hounsfield.archive.query import resolve_tag
-
-    return resolve_tag(name)
