@@ -330,3 +330,20 @@ async def test_metadata_and_search_as_native_dicom_model_xml(
     root = ElementTree.fromstring(part[1])
     uid = root.find("d:DicomAttribute[@keyword='StudyInstanceUID']/d:Value", ns)
     assert uid is not None and uid.get("number") == "1" and uid.text == stored["study"]
+
+
+async def test_one_bit_frames_not_byte_aligned(client: httpx.AsyncClient,
+                                               archive: Archive) -> None:
+    # 4 x 5 one-bit frames start mid-byte (PS3.5 8.1.1): they are cut out bit by bit.
+    bits = np.random.default_rng(0).integers(0, 2, size=60, dtype=np.uint8)
+    packed = np.packbits(bits, bitorder="little").tobytes()
+    ds = make_dataset(rows=4, columns=5)
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 1, 1, 0
+    ds.NumberOfFrames = 3
+    ds.PixelData = packed + b"\0" * (len(packed) % 2)
+    await archive.ingest_bytes(to_bytes(ds), Origin("test"))
+    url = (f"{BASE}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/"
+           f"{ds.SOPInstanceUID}/frames/2")
+    response = await client.get(url)
+    (_, body), = split_multipart(response.headers["content-type"], response.content)
+    assert body == np.packbits(bits[20:40], bitorder="little").tobytes()
