@@ -347,3 +347,16 @@ async def test_one_bit_frames_not_byte_aligned(client: httpx.AsyncClient,
     response = await client.get(url)
     (_, body), = split_multipart(response.headers["content-type"], response.content)
     assert body == np.packbits(bits[20:40], bitorder="little").tobytes()
+
+
+async def test_native_objects_transcoded_to_a_compressed_syntax(
+        client: httpx.AsyncClient, stored: dict[str, object]) -> None:
+    native = stored["native"][0]  # type: ignore[index]
+    response = await client.get(_url(stored, native), headers={
+        "Accept": f'multipart/related; type="application/dicom"; transfer-syntax={RLELossless}'})
+    (headers, body), = split_multipart(response.headers["content-type"], response.content)
+    assert headers["content-type"] == f"application/dicom; transfer-syntax={RLELossless}"
+    ds = dcmread(io.BytesIO(body))
+    assert ds.file_meta.TransferSyntaxUID == RLELossless
+    assert ds.SOPInstanceUID == native.SOPInstanceUID
+    assert np.array_equal(ds.pixel_array, native.pixel_array)
