@@ -6,6 +6,7 @@ negotiates on them: ``multipart/related; type="application/dicom"; transfer-synt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hounsfield.errors import InvalidRequest
@@ -92,13 +93,13 @@ def parse_accept(values: list[str], *, parameter: str = "Accept") -> list[MediaR
     return ranges
 
 
-def requested_ranges(request_headers: dict[str, str] | object, query_accept: list[str],
+def requested_ranges(headers: Mapping[str, str], query_accept: list[str],
                      default: str) -> list[MediaRange]:
     """The ranges a request accepts: the ``accept`` query parameter wins over the header
     (PS3.18 8.3.3.1); neither means ``default``."""
     if query_accept:
         return parse_accept(query_accept, parameter='Parameter "accept"')
-    header = getattr(request_headers, "get")("accept")
+    header = headers.get("accept")
     if not header:
         return parse_accept([default])
     return parse_accept([header])
