@@ -41,7 +41,9 @@ class MediaRange:
 
 def _split(text: str, sep: str) -> list[str]:
     """Split on ``sep`` outside double quotes."""
-    out, current, quoted = [], [], False
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

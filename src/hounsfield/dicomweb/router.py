@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
+from starlette.types import Receive, Scope, Send
 
 from hounsfield.archive import Archive
 from hounsfield.archive.query import QueryLevel
@@ -132,13 +133,13 @@ def routes() -> list[Route]:
     ]
 
 
-async def _unknown(scope: dict, receive: object, send: object) -> None:  # type: ignore[type-arg]
+async def _unknown(scope: Scope, receive: Receive, send: Send) -> None:
     """JSON 404 for a path under the base path that names no DICOMweb resource."""
-    path = scope.get("path", "")
+    path = str(scope.get("path", ""))
     response = JSONResponse({"error": "not_found",
                              "message": f"No DICOMweb resource at {path[:200]!r}"},
                             status_code=404)
-    await response(scope, receive, send)  # type: ignore[arg-type]
+    await response(scope, receive, send)
 
 
 def mount(app: Starlette, settings: Settings, archive: Archive) -> DicomWeb:

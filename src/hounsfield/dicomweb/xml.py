@@ -21,8 +21,8 @@ def native_dicom_model(doc: dict[str, Any]) -> bytes:
     """One data set in DICOM JSON as a NativeDicomModel XML document."""
     root = ET.Element("NativeDicomModel", xmlns="http://dicom.nema.org/PS3.19/models/NativeDICOM")
     _attributes(root, doc)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8",
-                                                                     xml_declaration=False)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _attributes(parent: ET.Element, doc: dict[str, Any]) -> None:
