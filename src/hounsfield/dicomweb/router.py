@@ -149,8 +149,10 @@ def mount(app: Starlette, settings: Settings, archive: Archive) -> DicomWeb:
     web = DicomWeb(settings=settings, archive=archive,
                    pool=RenderPool(settings["dicomweb.render_workers"]), base_path=base_path)
     app.state.dicomweb = web
-    app.router.routes.append(Mount(base_path, app=Router(routes(), default=_unknown)))
-    app.router.routes.append(Route("/wado", wado_uri.wado_uri, methods=["GET"]))
+    # First in the app's routes: DICOMweb requests (a viewer sends hundreds) are matched
+    # without trying every other route first; nothing else lives under these paths.
+    app.router.routes.insert(0, Mount(base_path, app=Router(routes(), default=_unknown)))
+    app.router.routes.insert(1, Route("/wado", wado_uri.wado_uri, methods=["GET"]))
     origins = list(settings["http.cors_origins"])
     if origins:
         app.add_middleware(
