@@ -291,3 +291,23 @@ async def test_the_scope_reaches_the_endpoint(sqlite_settings):
         assert current_scope.get() is None
     finally:
         await sec.close()
+
+
+async def test_stow_is_audited_with_the_stored_studies(sqlite_settings):
+    from dicom_factory import make_bytes
+
+    boundary = "b-7d1f"
+    body = (f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+            + make_bytes(study_uid="1.2.826.0.1.99.7") + f"\r\n--{boundary}--\r\n".encode())
+    sec = await open_secure_app(sqlite_settings, with_studies=False)
+    try:
+        async with sec.client("tech") as client:
+            r = await client.post("/dicom-web/studies", content=body, headers={
+                "Content-Type": f'multipart/related; type="application/dicom"; '
+                                f"boundary={boundary}"})
+            assert r.status_code == 200, r.text
+        events, _ = audit.search(sec.db, action="store", user="tech")
+        assert events[0]["study_instance_uids"] == ["1.2.826.0.1.99.7"]
+        assert events[0]["outcome"] == "success"
+    finally:
+        await sec.close()

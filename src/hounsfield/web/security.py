@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 from urllib.parse import parse_qs, parse_qsl, urlencode
 
 import orjson
@@ -53,6 +53,8 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STUDY_IN_PATH = re.compile(r"/studies/([0-9.]{1,64})(?:/|$)")
 _STUDY_PARAMS = ("StudyInstanceUID", "0020000D", "studyUID", "study")
 # Audited actions whose named studies are checked against the caller's scope up front.
+_STUDY_IN_TEXT = re.compile(rb"/studies/([0-9.]{1,64})")
+_STORE_ANSWER_LIMIT = 4 << 20
 _NOTHING = Scope()  # grants nothing: no study matches
 _NUL = re.compile(rb"%00|\x00")
 _GUARDED = frozenset({"view", "retrieve", "delete"})
@@ -149,10 +151,15 @@ class SecurityMiddleware:
         scope["user"] = principal
         token = current_scope.set(principal.scope)
         status = {"code": 500}
+        stored: list[bytes] = []  # a STOW-RS answer names the studies stored (PS3.18 10.5.3)
+        keep_body = rule is not None and rule.audit == "store"
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif keep_body and message["type"] == "http.response.body" and \
+                    sum(map(len, stored)) < _STORE_ANSWER_LIMIT:
+                stored.append(message.get("body", b""))
             await send(message)
 
         try:
@@ -162,7 +169,8 @@ class SecurityMiddleware:
             if rule is not None and rule.audit:
                 outcome = "success" if status["code"] < 400 else "failure"
                 await self._record(rule, principal, request, outcome,
-                                   None if outcome == "success" else f"HTTP {status['code']}")
+                                   None if outcome == "success" else f"HTTP {status['code']}",
+                                   extra_uids=_STUDY_IN_TEXT.findall(b"".join(stored)))
 
     # --- authentication ----------------------------------------------------------------
     async def _authenticate(self, request: Request) -> Principal | None:
@@ -286,9 +294,11 @@ class SecurityMiddleware:
 
     # --- audit -------------------------------------------------------------------------
     async def _record(self, rule: RouteRule, principal: Principal, request: Request,
-                      outcome: str, reason: str | None) -> None:
+                      outcome: str, reason: str | None,
+                      extra_uids: Sequence[bytes] = ()) -> None:
         assert rule.audit is not None
-        uids = _study_uids(request)
+        uids = list(dict.fromkeys(_study_uids(request)
+                                  + [u.decode("ascii") for u in extra_uids]))
         params = parse_qs(request.url.query)
         patient_ids = params.get("PatientID") or params.get("00100020") or [""]
         details: dict[str, Any] = {"method": request.method, "path": request.url.path[:500]}
