@@ -542,6 +542,8 @@ def query_from_identifier(identifier: Dataset, root: str) -> Query:
     a matching key if it has a value and a return key in any case.
     """
     level_text = str(identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
+    if level_text == "IMAGE":  # the Q/R information models' name of the instance level
+        level_text = "INSTANCE"
     try:
         level = QueryLevel(level_text)
     except ValueError:
