@@ -44,7 +44,12 @@ async def serve(settings: Settings, *, on_ready: Callable[[Archive], Awaitable[N
         except ImportError:
             DicomServer = None  # type: ignore[assignment,misc]
         if DicomServer is not None:
-            dicom_server = DicomServer(settings, archive, audit=app.state.audit)
+            # One render pool for DICOMweb and the SCU: decompression for a peer runs in a
+            # worker process, where a decoder crash on a damaged object cannot take the
+            # server down.
+            web = getattr(app.state, "dicomweb", None)
+            dicom_server = DicomServer(settings, archive, audit=app.state.audit,
+                                       pool=web.pool if web is not None else None)
             await dicom_server.start()
             log.info("DICOM listening on %s:%s as %s", settings["dicom.host"],
                      dicom_server.port, settings["dicom.ae_title"])
