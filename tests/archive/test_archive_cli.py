@@ -117,7 +117,8 @@ def test_verify_reports_missing_corrupt_and_orphan_blobs(sqlite_settings, tmp_pa
 
 
 def test_killed_import_leaves_a_consistent_archive_and_a_rerun_completes(settings, tmp_path):
-    write_corpus(tmp_path / "in", 300)
+    total = 1000
+    write_corpus(tmp_path / "in", total)
     env = dict(os.environ, HOUNSFIELD_DATA_DIR=str(settings.data_dir))
     if settings["index.url"]:
         env["HOUNSFIELD_INDEX_URL"] = settings["index.url"]
@@ -139,13 +140,17 @@ def test_killed_import_leaves_a_consistent_archive_and_a_rerun_completes(setting
             break
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    core = ArchiveCore(settings, migrate=False)
+    stored_before_rerun = core.stats()["instances"]
+    core.close()
+    assert 0 < stored_before_rerun < total, "the import must be killed part-way"
     code, out = run(settings, "verify", "--quiet")
     assert code == 0, out
     code, out = run(settings, "import", "--quiet", str(tmp_path / "in"))
     assert code == 0, out
     assert "0 rejected, 0 failed" in out
     code, out = run(settings, "stats", "--json")
-    assert '"instances": 300' in out
+    assert f'"instances": {total}' in out
     assert run(settings, "verify", "--quiet")[0] == 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -20,9 +22,11 @@ from sqlalchemy import func, select
 from hounsfield.archive import dicomjson
 from hounsfield.archive.access import Scope, current_scope
 from hounsfield.archive.ingest import (
-    IngestResult, IngestSession, IngestStatus, Ingestor, Origin,
+    SPOOL_LIMIT, IngestResult, IngestSession, IngestStatus, Ingestor, Origin,
 )
-from hounsfield.archive.query import Query, QueryLevel, build_select, row_to_json, wanted_tags
+from hounsfield.archive.query import (
+    Query, QueryLevel, build_select, row_to_json, vr_of, wanted_tags,
+)
 from hounsfield.config import Settings
 from hounsfield.errors import NotFound
 from hounsfield.index import Database, records
@@ -102,10 +106,6 @@ class ArchiveCore:
 
     def ingest_file(self, path: str, origin: Origin) -> IngestResult:
         """Keep a Part 10 file from disk (small files read whole, large ones streamed)."""
-        import os
-        from hounsfield.archive.ingest import SPOOL_LIMIT
-        import uuid
-
         size = os.path.getsize(path)
         if size <= SPOOL_LIMIT:
             with open(path, "rb") as fh:
@@ -141,7 +141,6 @@ class ArchiveCore:
             for d in docs:
                 for t in wanted:
                     if t not in d:
-                        from hounsfield.archive.query import vr_of
                         d[t] = {"vr": vr_of(t)}
         return [dict(sorted(d.items())) for d in docs]
 

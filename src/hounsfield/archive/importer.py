@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from hounsfield.archive import ArchiveCore, Origin
+from hounsfield.archive.ingest import SPOOL_LIMIT
 from hounsfield.config import Settings
 
 Task = tuple[str, str, str]  # (kind "file"|"zip", path, member)
@@ -73,7 +74,6 @@ def _init_worker(settings: Settings) -> None:
 
 Outcome = tuple[str, str, str | None, int]
 BATCH = 32  # files per group commit
-SMALL = 4 * 1024 * 1024  # larger files stream on their own
 
 
 def _ingest_batch(tasks: list[Task]) -> list[Outcome]:
@@ -88,7 +88,7 @@ def _ingest_batch(tasks: list[Task]) -> list[Outcome]:
             if kind == "zip":
                 with zipfile.ZipFile(path) as zf:
                     small.append((name, zf.read(member)))
-            elif os.path.getsize(path) <= SMALL:
+            elif os.path.getsize(path) <= SPOOL_LIMIT:  # larger files stream on their own
                 with open(path, "rb") as fh:
                     small.append((name, fh.read()))
             else:

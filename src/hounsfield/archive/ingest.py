@@ -276,7 +276,6 @@ class Ingestor:
 
     def index_existing_blob(self, key: str) -> IngestResult:
         """Index a blob that is already stored under ``key`` (``hounsfield reindex``)."""
-        origin = Origin("reindex")
         size = self.store.size(key)
         sha = hashlib.sha256()
         local = self.store.local_path(key)
@@ -297,12 +296,7 @@ class Ingestor:
             return self._rejected(exc)
         except Exception as exc:
             return self._rejected(InvalidObject(f"Unreadable DICOM object: {exc}"))
-        result = IngestResult(
-            status=IngestStatus.STORED, sop_class_uid=parsed.sop_class_uid,
-            sop_instance_uid=parsed.sop_instance_uid,
-            study_instance_uid=parsed.study_instance_uid,
-            series_instance_uid=parsed.series_instance_uid,
-            transfer_syntax_uid=parsed.transfer_syntax_uid, size=size)
+        result = self._result(parsed, size, IngestStatus.STORED)
         source_ae = parsed.source_ae_title
         try:
             self._index(parsed, key, size, sha.hexdigest(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
@@ -586,10 +586,6 @@ def identifier_from_result(result: dict[str, Any], identifier: Dataset) -> Datas
     doc["00080005"] = {"vr": "CS", "Value": ["ISO_IR 192"]}
     ds = Dataset.from_json(doc)
     return ds
-
-
-def iter_tags(keys: Iterable[str]) -> list[str]:
-    return [resolve_tag(k) for k in keys]
 
 
 __all__ = ["Query", "QueryLevel", "Constraint", "build_select", "row_to_json",
