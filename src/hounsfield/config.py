@@ -169,6 +169,10 @@ SCHEMA: tuple[Setting, ...] = (
     _s("dicom.allow_move", "list", ["*"],
        "Calling AE titles allowed to request C-MOVE ('*': any). Destinations must still be "
        "known remote nodes."),
+    _s("dicom.require_user_identity", "bool", False,
+       "Reject associations that carry no valid User Identity (PS3.7 D.3.3.7: type 2, user "
+       "name and password or API token). A given identity is always checked; with "
+       "auth.enabled its user's dicom.* permissions and study scope also apply."),
     _s("dicom.tls_enabled", "bool", False, "Serve DICOM over TLS (PS3.15 Annex B, BCP 195)."),
     _s("dicom.tls_port", "int", 2762, "Port of the DICOM TLS server."),
     _s("dicom.tls_certificate", "str", "", "PEM certificate for DICOM TLS."),
