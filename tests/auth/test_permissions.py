@@ -23,12 +23,12 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 EXPECTED = {
     "admin": set(PERMISSIONS),
     "radiologist": {"study.search", "study.view", "study.download", "study.upload",
-                    "study.share", "report.write", "report.sign", "dicom.echo",
+                    "study.share", "study.annotate", "report.write", "report.sign", "dicom.echo",
                     "dicom.store", "dicom.find", "dicom.move", "dicom.get"},
     "technologist": {"study.search", "study.view", "study.download", "study.upload",
-                     "dicom.echo", "dicom.store", "dicom.find", "dicom.move", "dicom.get"},
+                     "study.annotate", "dicom.echo", "dicom.store", "dicom.find", "dicom.move", "dicom.get"},
     "referring_physician": {"study.search", "study.view", "study.download", "study.share",
-                            "dicom.echo"},
+                            "study.annotate", "dicom.echo"},
     "viewer": {"study.search", "study.view"},
 }
 

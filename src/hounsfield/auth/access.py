@@ -102,6 +102,23 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     _r("DELETE", _STUDY, "study.delete", "delete"),
     _r("DELETE", _SERIES, "study.delete", "delete"),
     _r("DELETE", _INSTANCE, "study.delete", "delete"),
+    # the web application: annotations, comments, documents, timeline, upload
+    _r("GET", "/api/studies/*/annotations", "study.view", "view"),
+    _r("POST", "/api/studies/*/annotations", "study.annotate", "annotate"),
+    _r("PUT DELETE", "/api/studies/*/annotations/*", "study.annotate", "annotate"),
+    _r("GET", "/api/studies/*/comments", "study.view", "view"),
+    _r("POST", "/api/studies/*/comments", "study.annotate", "annotate"),
+    _r("DELETE", "/api/studies/*/comments/*", "study.annotate", "annotate"),
+    _r("GET", "/api/studies/*/documents", "study.view", "view"),
+    _r("GET", "/api/studies/*/documents/*/content", "study.view", "view"),
+    _r("GET", "/api/patients/*/timeline", "study.search", "search"),
+    _r("POST", "/api/upload", "study.upload", "store"),
+    # remote DICOM nodes and storage statistics
+    _r("GET", "/api/admin/nodes", "admin.nodes"),
+    _r("POST", "/api/admin/nodes", "admin.nodes", "configure"),
+    _r("PATCH DELETE", "/api/admin/nodes/*", "admin.nodes", "configure"),
+    _r("POST", "/api/admin/nodes/*/echo", "admin.nodes", "configure"),
+    _r("GET", "/api/admin/stats", "admin.settings"),
     # the pages (built front end): public, they call the protected API
     _r("GET", "/**", PUBLIC),
 )

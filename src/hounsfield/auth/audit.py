@@ -44,6 +44,8 @@ ACTIONS: Mapping[str, str] = {
     "share": "A share link or grant was created or revoked.",
     "share_access": "A share link was used.",
     "report_sign": "A report was signed.",
+    "annotate": "Annotations, measurements or comments of a study were saved or deleted.",
+    "configure": "Remote DICOM nodes were added, changed, removed or tested.",
     "admin": "A change of users, groups, grants, tokens or settings.",
 }
 OUTCOMES: tuple[str, ...] = ("success", "failure", "denied")
@@ -168,8 +170,11 @@ def audit_xml(event: Mapping[str, Any], source_id: str) -> str:
         query = str((event["details"] or {}).get("query", "")).encode("utf-8")
         return am.query(source, user, server, sop_class_uid=_STUDY_ROOT_FIND,
                         query_bytes=query, outcome=outcome, when=when)
-    if action == "view":
-        return am.instances_accessed(source, user, action="R", patient=patient,
+    if action in ("view", "annotate"):
+        # Annotations are kept beside the study, never in its objects: an update (U) of
+        # what belongs to the instances.
+        return am.instances_accessed(source, user, action="R" if action == "view" else "U",
+                                     patient=patient,
                                      studies=studies, outcome=outcome, when=when)
     if action in ("retrieve", "store"):
         sender, receiver = (server, user) if action == "retrieve" else (user, server)

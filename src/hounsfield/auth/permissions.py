@@ -20,6 +20,7 @@ PERMISSIONS: Mapping[str, str] = {
     "study.upload": "Store objects (STOW-RS, upload from the browser, import).",
     "study.delete": "Delete studies, series and instances.",
     "study.share": "Create share links and share studies with users and groups.",
+    "study.annotate": "Save measurements, annotations and comments on a study.",
     "report.write": "Write and edit draft reports.",
     "report.sign": "Sign reports final and amend signed reports.",
     "admin.users": "Manage users, groups, roles and API tokens of others.",
@@ -40,11 +41,12 @@ _DICOM_READ = {"dicom.echo", "dicom.find", "dicom.move", "dicom.get"}
 ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "radiologist": frozenset(_VIEW | _DICOM_READ | {
-        "study.download", "study.upload", "study.share", "report.write", "report.sign",
-        "dicom.store"}),
+        "study.download", "study.upload", "study.share", "study.annotate", "report.write",
+        "report.sign", "dicom.store"}),
     "technologist": frozenset(_VIEW | _DICOM_READ | {
-        "study.download", "study.upload", "dicom.store"}),
-    "referring_physician": frozenset(_VIEW | {"study.download", "study.share", "dicom.echo"}),
+        "study.download", "study.upload", "study.annotate", "dicom.store"}),
+    "referring_physician": frozenset(_VIEW | {"study.download", "study.share", "study.annotate",
+                                              "dicom.echo"}),
     "viewer": frozenset(_VIEW),
 }
 
