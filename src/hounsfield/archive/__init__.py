@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -106,18 +105,33 @@ class ArchiveCore:
 
     def ingest_file(self, path: str, origin: Origin) -> IngestResult:
         """Keep a Part 10 file from disk (small files read whole, large ones streamed)."""
-        size = os.path.getsize(path)
-        if size <= SPOOL_LIMIT:
-            with open(path, "rb") as fh:
-                return self.ingest_bytes(fh.read(), origin)
-        writer = self.store.create(uuid.uuid4().hex)
+        with open(path, "rb") as fh:
+            return self.ingest_stream(iter(partial(fh.read, 1 << 20), b""), origin)
+
+    def ingest_stream(self, chunks: Iterable[bytes], origin: Origin) -> IngestResult:
+        """Keep a Part 10 object given as chunks (a file, a zip member, an object being
+        written): held in memory while small, streamed into a blob once it is large."""
+        held: list[bytes] = []
+        size = 0
+        writer = None
         try:
-            with open(path, "rb") as fh:
-                while chunk := fh.read(1 << 20):
+            for chunk in chunks:
+                if writer is not None:
                     writer.write(chunk)
+                    continue
+                held.append(chunk)
+                size += len(chunk)
+                if size > SPOOL_LIMIT:
+                    writer = self.store.create(uuid.uuid4().hex)
+                    for part in held:
+                        writer.write(part)
+                    held.clear()
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
             raise
+        if writer is None:
+            return self.ingest_bytes(b"".join(held), origin)
         return self.ingestor.ingest_writer(writer, origin)
 
     # --- search ----------------------------------------------------------------------------
