@@ -28,7 +28,7 @@ EXPECTED = {
     "technologist": {"study.search", "study.view", "study.download", "study.upload",
                      "study.annotate", "dicom.echo", "dicom.store", "dicom.find", "dicom.move", "dicom.get"},
     "referring_physician": {"study.search", "study.view", "study.download", "study.share",
-                            "study.annotate", "dicom.echo"},
+                            "study.annotate", "dicom.echo", "dicom.find", "dicom.get"},
     "viewer": {"study.search", "study.view"},
 }
 

@@ -45,8 +45,10 @@ ROLE_PERMISSIONS: Mapping[str, frozenset[str]] = {
         "report.sign", "dicom.store"}),
     "technologist": frozenset(_VIEW | _DICOM_READ | {
         "study.download", "study.upload", "study.annotate", "dicom.store"}),
+    # A referring physician's workstation may query and retrieve (C-FIND, C-GET) the
+    # studies in the physician's scope, as the browser may search and download them.
     "referring_physician": frozenset(_VIEW | {"study.download", "study.share", "study.annotate",
-                                              "dicom.echo"}),
+                                              "dicom.echo", "dicom.find", "dicom.get"}),
     "viewer": frozenset(_VIEW),
 }
 
