@@ -145,10 +145,12 @@ async def test_password_protected_and_deidentified_share(secure):
         assert "study_instance_uids" not in described["share"]
         assert "00100010" not in described["studies"][0]
         assert (await anonymous.get(f"/share/{token}/download")).status_code == 401
-        # De-identified studies are downloaded, never browsed as they are stored.
+        # Browsed de-identified, with the UIDs of the download.
         r = await anonymous.get("/dicom-web/studies",
                                 headers={"X-Share-Token": described["access"]})
-        assert r.status_code == 403
+        assert r.status_code == 200 and welby not in r.text and "Doe" not in r.text
+        pseudonym = r.json()[0]["0020000D"]["Value"][0]
+        assert described["studies"][0]["0020000D"]["Value"] == [pseudonym]
         r = await anonymous.get(f"/share/{token}/download",
                                 params={"access": described["access"]})
         assert r.status_code == 200
@@ -156,7 +158,7 @@ async def test_password_protected_and_deidentified_share(secure):
     member = next(n for n in archive.namelist() if n != "DICOMDIR")
     ds = pydicom.dcmread(io.BytesIO(archive.read(member)))
     assert ds.PatientIdentityRemoved == "YES" and ds.PatientID.startswith("ANON")
-    assert str(ds.PatientName) != "Doe^John" and ds.StudyInstanceUID != welby
+    assert str(ds.PatientName) != "Doe^John" and ds.StudyInstanceUID == pseudonym
 
 
 async def test_expired_and_forged_share_links_are_refused(secure):

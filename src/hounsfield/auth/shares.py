@@ -11,6 +11,8 @@ of the password.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -19,14 +21,16 @@ from sqlalchemy import insert, select, update
 
 from hounsfield.archive.access import Scope
 from hounsfield.auth.accounts import aware, now
+from hounsfield.auth.deidentify import Deidentifier, DeidentifyOptions
 from hounsfield.auth.passwords import hash_password, verify_password
 from hounsfield.auth.schema import shares
 from hounsfield.auth.tokens import TOKEN_PREFIX, hash_token, new_token, sign, unsign
+from hounsfield.config import Settings
 from hounsfield.errors import InvalidRequest, NotFound, Unauthorized
 from hounsfield.index import Database
 
 __all__ = ["ACCESS_LIFETIME", "MAX_LIFETIME", "Share", "access_value", "create_share",
-           "list_shares", "open_share", "revoke_share", "share_from_access"]
+           "deidentifier", "list_shares", "open_share", "revoke_share", "share_from_access"]
 
 ACCESS_LIFETIME = dt.timedelta(hours=2)
 MAX_LIFETIME = dt.timedelta(days=365)
@@ -177,6 +181,15 @@ def access_value(key: bytes, share: Share) -> str:
     """A signed value that opens ``share`` for a while, without the password."""
     expires = min(share.expires_at, now() + ACCESS_LIFETIME)
     return sign({"share": share.id}, key, expires)
+
+
+def deidentifier(settings: Settings, key: bytes, share: Share) -> Deidentifier:
+    """The de-identifier of a share: the ``deidentify.*`` options and a salt of its own,
+    derived from the server's key, so the link shows the same pseudonyms every time (in
+    its download and through DICOMweb) and no other link or export can be matched to it."""
+    salt = hmac.new(key, f"share-deidentify\0{share.id}\0{share.created_at.isoformat()}"
+                    .encode("utf-8"), hashlib.sha256).digest()
+    return Deidentifier(DeidentifyOptions.from_settings(settings), salt=salt)
 
 
 def share_from_access(db: Database, key: bytes, value: str) -> Share:

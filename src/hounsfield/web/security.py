@@ -40,6 +40,7 @@ from hounsfield.errors import (
     Forbidden, HounsfieldError, InvalidRequest, NotFound, Unauthorized,
 )
 from hounsfield.index.schema import studies
+from hounsfield.web import deidentified_view
 
 __all__ = ["CSRF_HEADER", "Principal", "SESSION_COOKIE", "SHARE_HEADER", "SecurityMiddleware",
            "client_address", "install"]
@@ -60,6 +61,7 @@ _NUL = re.compile(rb"%00|\x00")
 _GUARDED = frozenset({"view", "retrieve", "delete"})
 _BASIC_CACHE_SECONDS = 300
 _BASIC_CACHE_SIZE = 1024
+_PATIENT_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -97,9 +99,11 @@ class SecurityMiddleware:
         self.audit = audit
         self.enabled = bool(settings["auth.enabled"])
         self.table = AccessTable(settings["dicomweb.base_path"])
+        self.base_path = "/" + settings["dicomweb.base_path"].strip("/")
         self.key = credentials.secret_key(settings)
         self.hsts = bool(settings["http.hsts"])
         self._basic_cache: dict[str, tuple[int, str, float]] = {}
+        self._patient_of: dict[str, str] = {}  # Study Instance UID -> Patient ID
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -140,6 +144,24 @@ class SecurityMiddleware:
                 await self._record(rule, principal, request, "denied", problem.message)
             await self._refuse(send, problem, request)
             return
+        view = None
+        if principal.share is not None and principal.share.deidentify:
+            # Pseudonymous UIDs in, de-identified answers out; from here on the request
+            # names the stored UIDs (scope checks and the audit trail see the real ones).
+            try:
+                state = scope["app"].state
+                view = await self.run(state.share_views.get, state.archive.core,
+                                      self.settings, self.key, principal.share)
+                scope = deidentified_view.translate(view, scope, self.base_path)
+            except HounsfieldError as exc:
+                if rule is not None and rule.audit:
+                    await self._record(rule, principal, request, "denied", exc.message)
+                await self._refuse(send, exc, request)
+                return
+            request = Request(scope)
+        if rule is not None and rule.audit and _study_uids(request):
+            # Known before the handler runs: a deleted study no longer names its patient.
+            await self.run(self._patient_ids, _study_uids(request))
         if principal.scope is not None and rule is not None and rule.audit in _GUARDED:
             missing = await self.run(self._outside_scope, principal.scope, request)
             if missing:
@@ -150,20 +172,29 @@ class SecurityMiddleware:
                 return
         scope["user"] = principal
         token = current_scope.set(principal.scope)
-        status = {"code": 500}
+        status = {"code": 500, "started": 0}
         stored: list[bytes] = []  # a STOW-RS answer names the studies stored (PS3.18 10.5.3)
         keep_body = rule is not None and rule.audit == "store"
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], 1
             elif keep_body and message["type"] == "http.response.body" and \
                     sum(map(len, stored)) < _STORE_ANSWER_LIMIT:
                 stored.append(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            if view is None:
+                await self.app(scope, receive, send_status)
+            else:
+                try:
+                    await deidentified_view.serve(view, self.app, scope, receive, send_status,
+                                                  self.base_path)
+                except HounsfieldError as exc:
+                    if status["started"]:
+                        raise
+                    await self._refuse(send_status, exc, request)
         finally:
             current_scope.reset(token)
             if rule is not None and rule.audit:
@@ -264,9 +295,6 @@ class SecurityMiddleware:
             if rule.permission not in READ_ONLY or rule.audit not in ("search", "view",
                                                                       "retrieve"):
                 return _forbidden("A share link opens the shared studies read-only.")
-            if principal.share is not None and principal.share.deidentify:
-                return _forbidden("A de-identified share is downloaded, not browsed: use "
-                                  "/share/{token}/download.")
         elif rule.permission != AUTHENTICATED and rule.permission not in principal.permissions:
             return _forbidden(f"Permission {rule.permission!r} is required.")
         if principal.method == "session" and request.method not in _SAFE_METHODS:
@@ -300,7 +328,8 @@ class SecurityMiddleware:
         uids = list(dict.fromkeys(_study_uids(request)
                                   + [u.decode("ascii") for u in extra_uids]))
         params = parse_qs(request.url.query)
-        patient_ids = params.get("PatientID") or params.get("00100020") or [""]
+        patient_ids = params.get("PatientID") or params.get("00100020") or [
+            await self.run(self._patient_ids, uids) if uids else ""]
         details: dict[str, Any] = {"method": request.method, "path": request.url.path[:500]}
         if request.url.query:
             details["query"] = request.url.query[:2000]
@@ -316,6 +345,20 @@ class SecurityMiddleware:
                                     details=details)
         except Exception:
             log.exception("Could not record an audit event for %s", request.url.path)
+
+    def _patient_ids(self, uids: Sequence[str]) -> str:
+        """The Patient IDs of studies (backslash-separated), remembered per study."""
+        wanted = [u for u in uids if u not in self._patient_of]
+        if wanted:
+            with self.db.read() as conn:
+                found = dict(conn.execute(select(studies.c.study_instance_uid,
+                                                 studies.c.patient_id).where(
+                    studies.c.study_instance_uid.in_(wanted))).all())
+            if len(self._patient_of) + len(found) > _PATIENT_CACHE_SIZE:
+                self._patient_of.clear()
+            self._patient_of.update(found)
+        return "\\".join(dict.fromkeys(self._patient_of[u] for u in uids
+                                         if self._patient_of.get(u)))
 
     async def _audit_failed_credentials(self, request: Request, exc: Unauthorized) -> None:
         try:
@@ -384,6 +427,7 @@ def install(app: Any, settings: Settings, archive: Any) -> AuditTrail:
     db = archive.core.db
     audit = AuditTrail(db, settings, archive.run)
     app.state.audit = audit
+    app.state.share_views = deidentified_view.ViewCache()
     app.include_router(auth_api.router)
     app.include_router(share_api.router)
     app.add_middleware(SecurityMiddleware, settings=settings, db=db, run=archive.run,

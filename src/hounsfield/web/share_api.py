@@ -17,13 +17,16 @@ from fastapi.responses import FileResponse
 from pydantic import Field
 from starlette.background import BackgroundTask
 
+from hounsfield.archive import InstanceRef
 from hounsfield.archive.access import current_scope
 from hounsfield.archive.query import Query, QueryLevel
 from hounsfield.auth import accounts, export, shares
+from hounsfield.auth.deidentify import Deidentifier
 from hounsfield.errors import Forbidden, NotFound, Unauthorized
 from hounsfield.web.auth_api import (
     Body, RowId, _audit, _db, _key, _principal, _run, _state,
 )
+from hounsfield.web import deidentified_view
 from hounsfield.web.security import SHARE_HEADER
 
 router = APIRouter()
@@ -135,10 +138,9 @@ async def unshare(grant_id: RowId, request: Request) -> dict[str, Any]:
     return {"ok": True}
 
 
-async def _zip_response(request: Request, uids: tuple[str, ...] | list[str],
-                        deidentify: bool, name: str) -> FileResponse:
+async def _zip_response(request: Request, refs: list[InstanceRef],
+                        deidentifier: Deidentifier | None, name: str) -> FileResponse:
     archive = _state(request).archive
-    refs = await archive.instances(list(uids))
     if not refs:
         raise NotFound("None of these studies is stored or visible to you")
     settings = _state(request).settings
@@ -148,7 +150,6 @@ async def _zip_response(request: Request, uids: tuple[str, ...] | list[str],
                                          delete=False)
     handle.close()
     out = Path(handle.name)
-    deidentifier = export.new_deidentifier(settings) if deidentify else None
     try:
         count = await archive.run(export.write_export, archive.core, refs, out,
                                   deidentifier=deidentifier)
@@ -168,7 +169,10 @@ async def export_studies(request: Request,
     principal = request.scope.get("user")
     uids = list(shares.check_study_uids(study))
     try:
-        response = await _zip_response(request, uids, deidentify, "studies.zip")
+        refs = await _state(request).archive.instances(uids)
+        response = await _zip_response(
+            request, refs, export.new_deidentifier(_state(request).settings)
+            if deidentify else None, "studies.zip")
     except Exception as exc:
         await _audit(request, "export", "failure", study_instance_uid=uids,
                      details={"deidentify": deidentify, "reason": str(exc)[:500]})
@@ -212,9 +216,12 @@ async def _describe(request: Request, token: str, password: str | None) -> dict[
         studies = await _state(request).archive.search(query)
     finally:
         current_scope.reset(marker)
-    if share.deidentify:  # only what carries no identity
-        studies = [{k: v for k, v in s.items() if k in ("00080061", "00201208")}
-                   for s in studies]
+    if share.deidentify:  # only what carries no identity, and the pseudonymous UID
+        view = await _run(request, _share_view, request, share)
+        studies = [{**{k: v for k, v in s.items() if k in ("00080061", "00201208")},
+                    "0020000D": {"vr": "UI", "Value": [view.to_pseudo[uid]]}}
+                   for s in studies for uid in s["0020000D"]["Value"]
+                   if uid in view.shown_uids]
     await _audit(request, "share_access", user=f"share:{share.id}",
                  study_instance_uid=share.study_instance_uids,
                  details={"share": share.id, "what": "opened"})
@@ -259,8 +266,13 @@ async def download_share(token: str, request: Request,
         share = await _open_link(request, token, request.headers.get(_SHARE_PASSWORD_HEADER))
     marker = current_scope.set(share.scope)
     try:
-        response = await _zip_response(request, share.study_instance_uids, share.deidentify,
-                                       "shared-studies.zip")
+        if share.deidentify:  # what the link shows: its pseudonyms, burned-in images left out
+            view = await _run(request, _share_view, request, share)
+            refs, deidentifier = list(view.refs), view.deidentifier
+        else:
+            refs, deidentifier = await _state(request).archive.instances(
+                list(share.study_instance_uids)), None
+        response = await _zip_response(request, refs, deidentifier, "shared-studies.zip")
     finally:
         current_scope.reset(marker)
     await _audit(request, "share_access", user=f"share:{share.id}",
@@ -268,6 +280,13 @@ async def download_share(token: str, request: Request,
                  details={"share": share.id, "what": "download",
                           "deidentify": share.deidentify})
     return response
+
+
+def _share_view(request: Request, share: shares.Share) -> deidentified_view.ShareView:
+    """The de-identified share's view, shared with the DICOMweb answers (blocking)."""
+    state = _state(request)
+    return state.share_views.get(  # type: ignore[no-any-return]
+        state.archive.core, state.settings, _key(request), share)
 
 
 def _share_id_of_token(db: Any, token: str) -> int:
