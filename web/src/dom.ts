@@ -45,3 +45,28 @@ export function clear(el: Element): void {
 export function errorBox(message: string, testid = 'error'): HTMLElement {
   return h('div', { className: 'error', role: 'alert', 'data-testid': testid }, message);
 }
+
+/** A labelled form control: the label's text above the control. */
+export function field(label: string, control: HTMLElement, className = 'field'): HTMLLabelElement {
+  return h('label', { className }, h('span', {}, label), control);
+}
+
+/**
+ * A modal dialog (native <dialog>: focus stays inside, Esc closes it) with a title and a
+ * Close button; it leaves the page when closed.
+ */
+export function openDialog(title: string, testid: string, ...children: Child[]): HTMLDialogElement {
+  const dialog = h(
+    'dialog',
+    { className: 'modal', 'data-testid': testid, 'aria-label': title },
+    h('header', {},
+      h('h2', {}, title),
+      h('button', { type: 'button', className: 'close', 'aria-label': 'Close', 'data-testid': `${testid}-close`, onclick: () => dialog.close() }, '×'),
+    ),
+    ...children,
+  );
+  dialog.addEventListener('close', () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}

@@ -1,12 +1,15 @@
 /**
  * The study list: a QIDO-RS search form, a sortable table of studies and paging.
  * The form state lives in the URL (?PatientName=...&page=...) so searches can be
- * bookmarked and the back button returns to the same list.
+ * bookmarked and the back button returns to the same list. One click on a row opens the
+ * viewer; the patient's name and ID lead to the patient page, a link to the study page.
  */
 import { clear, errorBox, h } from './dom';
 import { Tag, formatDate, formatTime, num, str, strs, type DicomJson } from './dicomjson';
-import { searchStudies, type StudyQuery } from './dicomweb';
+import { goToLogin } from './api';
+import { DicomWebError, searchStudies, type StudyQuery } from './dicomweb';
 import { reportError } from './hooks';
+import { patientHref, studyHref, viewerHref } from './pages/links';
 import { navigate } from './router';
 
 const DEFAULT_PAGE_SIZE = 50;
@@ -148,6 +151,10 @@ export function renderStudyList(root: HTMLElement, params: URLSearchParams, sign
     },
     (err: Error) => {
       if (err.name === 'AbortError') return;
+      if (err instanceof DicomWebError && err.status === 401) {
+        goToLogin();
+        return;
+      }
       const message = `Search failed. ${err.message}`;
       reportError(message);
       status.replaceWith(errorBox(message, 'study-error'));
@@ -224,22 +231,31 @@ function drawTable(
     );
     headRow.append(th);
   }
+  headRow.append(h('th', { scope: 'col' }, h('span', { className: 'visually-hidden' }, 'Open')));
   const body = h('tbody');
   for (const study of studies) {
     const uid = str(study, Tag.StudyInstanceUID);
-    const href = `/viewer?study=${encodeURIComponent(uid)}`;
+    const href = viewerHref(uid);
+    const patientId = str(study, Tag.PatientID);
     const row = h('tr', { className: 'study-row', 'data-testid': 'study-row', 'data-study-uid': uid, tabindex: 0 });
-    COLUMNS.forEach((column, i) => {
+    for (const column of COLUMNS) {
       const text = column.value(study);
-      // The first cell is a real link, so middle-click and "open in new tab" work too.
-      row.append(h('td', { 'data-col': column.key }, i === 0 ? h('a', { href, 'data-link': true }, text || '(no name)') : text));
-    });
+      // Name and ID lead to the patient's page (real links: middle-click works too).
+      const toPatient = patientId && (column.key === 'PatientName' || column.key === 'PatientID');
+      row.append(h('td', { 'data-col': column.key }, toPatient
+        ? h('a', { href: patientHref(patientId), 'data-link': true, 'data-testid': column.key === 'PatientName' ? 'patient-link' : 'patient-id-link' },
+          text || (column.key === 'PatientName' ? '(no name)' : ''))
+        : text));
+    }
+    row.append(h('td', { className: 'row-links' },
+      h('a', { href, 'data-link': true, 'data-testid': 'open-viewer' }, 'Viewer'), ' ',
+      h('a', { href: studyHref(uid), 'data-link': true, 'data-testid': 'open-study' }, 'Study page')));
     row.addEventListener('click', (event) => {
       if ((event.target as HTMLElement).closest('a')) return;
       navigate(href);
     });
     row.addEventListener('keydown', (event) => {
-      if (event.key === 'Enter') navigate(href);
+      if (event.key === 'Enter' && event.target === row) navigate(href);
     });
     body.append(row);
   }

@@ -1,0 +1,14 @@
+/** Addresses of the pages, built in one place. */
+
+export function patientHref(patientId: string): string {
+  return `/patient?id=${encodeURIComponent(patientId)}`;
+}
+
+export function studyHref(studyUid: string): string {
+  return `/study?uid=${encodeURIComponent(studyUid)}`;
+}
+
+export function viewerHref(studyUid: string, seriesUid?: string): string {
+  const series = seriesUid ? `&series=${encodeURIComponent(seriesUid)}` : '';
+  return `/viewer?study=${encodeURIComponent(studyUid)}${series}`;
+}
