@@ -21,7 +21,8 @@ from hounsfield.auth.permissions import PERMISSIONS, ROLE_PERMISSIONS  # noqa: E
 SAMPLES = {"study": "1.2.3", "series": "1.2.3.4", "sop": "1.2.3.4.5", "frames": "1",
            "tag": "7FE00010", "path": "some/page", "token": "hf_" + "A" * 43,
            "username": "view", "name": "team", "token_id": "1", "grant_id": "1",
-           "share_id": "1"}
+           "share_id": "1", "study_uid": "1.2.3", "sop_uid": "1.2.3.4.5",
+           "annotation_id": "1", "comment_id": "1", "node_id": "1", "patient_id": "P1"}
 ROLES_OF = {name: roles for name, roles, _ in USERS}
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 

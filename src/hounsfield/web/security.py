@@ -422,7 +422,7 @@ def _forbidden(message: str) -> HounsfieldError:
 def install(app: Any, settings: Settings, archive: Any) -> AuditTrail:
     """Add the security middleware and the auth routes to the app; returns the audit
     trail (also ``app.state.audit``) for other parts to record events."""
-    from hounsfield.web import auth_api, share_api
+    from hounsfield.web import admin_api, auth_api, share_api, study_api, upload_api
 
     db = archive.core.db
     audit = AuditTrail(db, settings, archive.run)
@@ -430,6 +430,9 @@ def install(app: Any, settings: Settings, archive: Any) -> AuditTrail:
     app.state.share_views = deidentified_view.ViewCache()
     app.include_router(auth_api.router)
     app.include_router(share_api.router)
+    app.include_router(study_api.router)
+    app.include_router(upload_api.router)
+    app.include_router(admin_api.router)
     app.add_middleware(SecurityMiddleware, settings=settings, db=db, run=archive.run,
                        audit=audit)
     return audit

@@ -1,9 +1,11 @@
 """Query/Retrieve MOVE SCP (PS3.4 C.4.2): sub-operations are C-STOREs on a new association
-to a destination known from ``dicom.remote_nodes``."""
+to a known destination: a node of ``dicom.remote_nodes`` or of the database (``nodes``)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from hounsfield import nodes
 
 from .. import dimse as D
 from ..association import Message, Operation
@@ -18,14 +20,6 @@ from .retrieve import SubOperations, instances_for, run_suboperations, send_fina
 if TYPE_CHECKING:
     from ..association import Association
     from . import Services
-
-
-def find_remote_node(settings: Any, ae_title: str) -> dict[str, Any] | None:
-    """The ``dicom.remote_nodes`` entry whose AE title is ``ae_title``."""
-    for name, node in settings["dicom.remote_nodes"].items():
-        if str(node.get("ae_title", name)).strip() == ae_title.strip():
-            return dict(node, name=name)
-    return None
 
 
 def storage_contexts_for(refs: list[Any]) -> list[tuple[str, list[str]]]:
@@ -47,7 +41,8 @@ async def c_move(services: "Services", assoc: "Association", message: Message,
                  operation: Operation) -> None:
     rq, ctx = message.command, message.context
     settings = services.settings
-    node = find_remote_node(settings, rq.move_destination or "")
+    node = await services.archive.run(nodes.find_node, services.archive.core.db, settings,
+                                      rq.move_destination or "")
     if node is None:
         await assoc.send_response(rq, ctx, D.REFUSED_MOVE_DESTINATION_UNKNOWN,
                                   error_comment=f"Unknown move destination "
@@ -61,14 +56,13 @@ async def c_move(services: "Services", assoc: "Association", message: Message,
         return
     try:
         sub = await open_association(
-            node["host"], int(node["port"]), node.get("ae_title", node["name"]),
-            settings["dicom.ae_title"], storage_contexts_for(refs),
-            max_pdu_length=settings["dicom.max_pdu_length"],
+            node.host, node.port, node.ae_title, settings["dicom.ae_title"],
+            storage_contexts_for(refs), max_pdu_length=settings["dicom.max_pdu_length"],
             timeout=settings["dicom.network_timeout"],
-            ssl=client_ssl_context_from_settings(settings) if node.get("tls") else None)
+            ssl=client_ssl_context_from_settings(settings) if node.tls else None)
     except (AssociationRejected, AssociationClosed, OSError, TimeoutError) as exc:
         await assoc.send_response(rq, ctx, D.REFUSED_SUBOPS_RESOURCES,
-                                  error_comment=f"Cannot reach {node['name']}: {exc}",
+                                  error_comment=f"Cannot reach {node.name}: {exc}",
                                   number_of_completed_suboperations=0,
                                   number_of_failed_suboperations=len(refs),
                                   number_of_warning_suboperations=0)
@@ -85,6 +79,6 @@ async def c_move(services: "Services", assoc: "Association", message: Message,
             return result.status
         await run_suboperations(assoc, message, operation, services.archive, refs, store,
                                 services.audit, {"service": "C-MOVE",
-                                                 "destination": node["name"]})
+                                                 "destination": node.name})
     finally:
         await sub.release()

@@ -4,6 +4,8 @@ from alembic import context
 
 from hounsfield.index.schema import metadata
 import hounsfield.auth.schema  # noqa: F401,E402 - the security tables share the metadata
+import hounsfield.collab.schema  # noqa: F401,E402 - so do annotations and comments
+import hounsfield.nodes  # noqa: F401,E402 - and the remote DICOM nodes
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only for `alembic revision --autogenerate`
