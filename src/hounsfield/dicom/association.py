@@ -12,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from hounsfield.archive.access import current_scope
 from hounsfield.errors import HounsfieldError
 
 from . import dimse as D
 from . import pdu as P
 from .datasets import BufferSink, DataSetSink, DataSetTooLarge, RefusingSink
 from .dul import AssociationClosed, UpperLayer
+
+if TYPE_CHECKING:
+    from hounsfield.archive.access import Scope
+    from hounsfield.auth.accounts import User
 
 log = logging.getLogger("hounsfield.dicom.association")
 
@@ -53,6 +58,7 @@ class Operation:
     message_id: int
     cancelled: bool = False
     task: asyncio.Task[None] | None = None
+    final_status: int | None = None  # of the last non-pending response sent
 
 
 class RequestHandler(Protocol):
@@ -90,6 +96,10 @@ class Association:
         self.called_ae_title = ""
         self.peer_address = ""
         self.peer_user_information: P.UserInformation | None = None
+        # The peer's user when it proved a User Identity (PS3.7 D.3.3.7), and the studies
+        # its operations may see (None: all), applied through archive.access.current_scope.
+        self.user: User | None = None
+        self.scope: Scope | None = None
         self.operations: dict[int, Operation] = {}
         self._responses: dict[int, asyncio.Queue[Message | None]] = {}
         self._command = bytearray()
@@ -111,6 +121,11 @@ class Association:
     @property
     def peer_ae_title(self) -> str:
         return self.called_ae_title if self.requestor else self.calling_ae_title
+
+    @property
+    def peer_host(self) -> str | None:
+        """The peer's address without the port, for audit events and login throttling."""
+        return self.peer_address.rsplit(":", 1)[0] if self.peer_address else None
 
     @property
     def is_established(self) -> bool:
@@ -170,6 +185,16 @@ class Association:
             op.cancelled = True
 
     async def on_pdata(self, pdvs: list[P.PDV]) -> None:
+        # Every DIMSE operation runs with the peer's study scope, as an HTTP request runs
+        # with its caller's: the C-STORE sinks run here, and the operation tasks started
+        # here copy the context.
+        token = current_scope.set(self.scope)
+        try:
+            await self._receive(pdvs)
+        finally:
+            current_scope.reset(token)
+
+    async def _receive(self, pdvs: list[P.PDV]) -> None:
         for pdv in pdvs:
             ctx = self.contexts.get(pdv.context_id)
             if ctx is None:
@@ -348,6 +373,9 @@ class Association:
             rsp.affected_sop_instance_uid = rq.affected_sop_instance_uid
         if error_comment and D.status_category(status) == "failure":
             rsp.error_comment = error_comment[:64]
+        operation = self.operations.get(rq.message_id or 0)
+        if operation is not None and D.status_category(status) != "pending":
+            operation.final_status = status
         await self.send(ctx, rsp, data_set)
 
     def expect_responses(self, message_id: int) -> asyncio.Queue[Message | None]:

@@ -8,7 +8,12 @@ import ssl
 import time
 from typing import Any
 
+from hounsfield.archive.access import Scope
+from hounsfield.auth.accounts import User
+from hounsfield.auth.credentials import LockedOut
+from hounsfield.auth.dicom_identity import authenticate_user_identity, user_scope
 from hounsfield.config import Settings
+from hounsfield.errors import Unauthorized
 
 from . import pdu as P
 from .association import Association
@@ -56,6 +61,9 @@ class ServerAssociation(Association):
                                   P.RJ_PRESENTATION_LIMIT)
         response, accepted = negotiate(rq, self.server.policy)
         if isinstance(response, P.AAssociateAC):
+            refusal = await self._identify(rq, response)
+            if refusal is not None:
+                return refusal
             self.contexts = {ctx.context_id: ctx for ctx in accepted}
             self.server.established += 1
             self._counted = True
@@ -65,6 +73,41 @@ class ServerAssociation(Association):
         else:
             log.info("Association from %s rejected: %s", self.calling_ae_title, response)
         return response
+
+    async def _identify(self, rq: P.AAssociateRQ, ac: P.AAssociateAC) -> P.AAssociateRJ | None:
+        """User Identity Negotiation (PS3.7 D.3.3.7): a given identity is checked against
+        the accounts; a wrong one, or none when ``dicom.require_user_identity`` is on,
+        rejects the association (rejected-permanent, ACSE, no-reason-given, as D.3.3.7
+        says; transient while the account is locked) and is audited as a failed login."""
+        identity = rq.user_information.user_identity_rq
+        if identity is None and not self.server.settings["dicom.require_user_identity"]:
+            return None
+        try:
+            if identity is None:
+                raise Unauthorized("This server requires a DICOM user identity.")
+            self.user, self.scope = await self.server.identify(
+                identity.user_identity_type, identity.primary_field, identity.secondary_field,
+                self.peer_host or "")
+        except Exception as exc:
+            if not isinstance(exc, Unauthorized):
+                log.exception("Checking the user identity of %s failed", self.calling_ae_title)
+            details: dict[str, Any] = {"service": "A-ASSOCIATE", "reason": str(exc)[:500],
+                                       "called_ae_title": self.called_ae_title}
+            name = None  # no identity: the calling AE title is who
+            if identity is not None:
+                name = identity.primary_field.decode("utf-8", "replace")[:64]
+                details["user_identity_type"] = identity.user_identity_type
+            log.warning("Association from %s (%s) rejected: user identity %r refused: %s",
+                        self.calling_ae_title, self.peer_address, name, exc)
+            self.server.services.audit.record(self, "login", "failure", user=name,
+                                              details=details)
+            permanent = isinstance(exc, Unauthorized) and not isinstance(exc, LockedOut)
+            return P.AAssociateRJ(P.RJ_RESULT_PERMANENT if permanent else P.RJ_RESULT_TRANSIENT,
+                                  P.RJ_SOURCE_ACSE, P.RJ_ACSE_NO_REASON)
+        if identity.positive_response_requested:
+            # PS3.7 D.3.3.7.2: the server response is empty for types 1 and 2.
+            ac.user_information.user_identity_ac = P.UserIdentityAC(b"")
+        return None
 
     _counted = False
 
@@ -136,6 +179,19 @@ class DicomServer:
             await server.wait_closed()
         self._servers.clear()
 
+    async def identify(self, identity_type: int, primary: bytes, secondary: bytes,
+                       remote_address: str) -> tuple[User, Scope | None]:
+        """The user a User Identity proves and, with ``auth.enabled``, the studies it may
+        see; the password hash and the database run in the archive's threads."""
+        if self.archive is None:
+            raise Unauthorized("No user accounts behind this server.")
+        db = self.archive.core.db
+        user = await self.archive.run(authenticate_user_identity, db, self.settings,
+                                      identity_type, primary, secondary, remote_address)
+        if not self.settings["auth.enabled"]:
+            return user, None
+        return user, await self.archive.run(user_scope, db, user)
+
     def associations(self) -> list[dict[str, Any]]:
         """The connections being served, for status pages: who, from where, since when."""
         out = []
@@ -144,6 +200,7 @@ class DicomServer:
             out.append({"calling_ae_title": assoc.calling_ae_title,
                         "called_ae_title": assoc.called_ae_title,
                         "remote_address": assoc.peer_address, "state": state,
+                        "user": assoc.user.username if assoc.user is not None else None,
                         "established": state == "Sta6", "opened_at": assoc.opened_at,
                         "operations": len(assoc.operations),
                         "stored": assoc.store_tally.stored})

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from hounsfield.auth.dicom_identity import dicom_permission
 from hounsfield.config import Settings
+from hounsfield.errors import InvalidRequest
 
 from .. import dimse as D
 from ..association import Message, Operation
-from ..audit import DimseAudit
-from ..datasets import DataSetSink, RefusingSink
+from ..audit import DimseAudit, query_text
+from ..datasets import DataSetSink, RefusingSink, decode_dataset
 from ..sop_classes import QUERY_RETRIEVE, service_kind
 from . import qr_find, qr_get, qr_move, storage, verification
 
@@ -36,6 +39,15 @@ class Services:
         allowed = self.settings[f"dicom.allow_{kind}"]
         return "*" in allowed or calling_ae_title in allowed
 
+    def user_refusal(self, assoc: "Association", kind: str) -> str | None:
+        """Why the association's user may not use service ``kind`` (``dicom.<kind>``
+        permission), or None. Only with ``auth.enabled`` and a proven User Identity; peers
+        without one keep the AE title rules (``dicom.allow_*``)."""
+        if assoc.user is None or not self.settings["auth.enabled"] or \
+                dicom_permission(assoc.user, kind):
+            return None
+        return f"User {assoc.user.username} lacks permission dicom.{kind}"
+
     async def open_store(self, assoc: "Association", message: Message) -> DataSetSink:
         abstract_syntax = message.context.abstract_syntax
         sop_class_uid = message.command.affected_sop_class_uid or abstract_syntax
@@ -45,25 +57,32 @@ class Services:
             return RefusingSink(D.SOP_CLASS_NOT_SUPPORTED,
                                 f"C-STORE of {sop_class_uid} on a context for "
                                 f"{abstract_syntax}")
+        tally = getattr(assoc, "store_tally", None)
+        refusal = self.user_refusal(assoc, "store")
         if not self.allows("store", assoc.calling_ae_title):
-            return RefusingSink(D.NOT_AUTHORIZED, f"{assoc.calling_ae_title} may not store")
+            refusal = f"{assoc.calling_ae_title} may not store"
+        if refusal is not None:
+            if tally is not None:
+                tally.denied += 1
+            return RefusingSink(D.NOT_AUTHORIZED, refusal)  # PS3.7 C.5: Refused: Not Authorized
         if self.archive is None:
             return RefusingSink(D.REFUSED_OUT_OF_RESOURCES, "No archive behind this server")
-        tally = getattr(assoc, "store_tally", None)
         return await storage.open_store(self.archive, assoc, message, tally)
 
     def association_ended(self, assoc: "Association") -> None:
-        """One audit event for what the association stored."""
+        """The audit events of what the association stored."""
         tally: storage.StoreTally | None = getattr(assoc, "store_tally", None)
-        if tally is not None and (tally.stored or tally.failed):
-            self.audit.record(assoc, "store", "success" if tally.stored else "failure",
-                              study_instance_uids=tally.study_instance_uids,
-                              details={"service": "C-STORE", "stored": tally.stored,
-                                       "failed": tally.failed})
+        if tally is not None:
+            self.audit.record_stores(assoc, tally, partial(storage.patients_of, self.archive))
 
     async def handle(self, assoc: "Association", message: Message, operation: Operation) -> None:
         field = message.command.command_field
         if field == D.C_ECHO_RQ:
+            refusal = self.user_refusal(assoc, "echo")
+            if refusal is not None:
+                await assoc.send_response(message.command, message.context, D.NOT_AUTHORIZED,
+                                          error_comment=refusal)
+                return
             await verification.c_echo(assoc, message)
             return
         kind = QUERY_RETRIEVE.get(message.context.abstract_syntax, ("", ""))[0]
@@ -79,4 +98,46 @@ class Services:
             await assoc.send_response(message.command, message.context, D.UNABLE_TO_PROCESS,
                                       error_comment="No archive behind this server")
             return
-        await handlers[field][1](self, assoc, message, operation)
+        action = "search" if kind == "find" else "retrieve"
+        refusal = self.user_refusal(assoc, kind)
+        if refusal is not None:
+            self.audit.record(assoc, action, "denied",
+                              **self._audit_keys(message, reason=refusal))
+            await assoc.send_response(message.command, message.context, D.NOT_AUTHORIZED,
+                                      error_comment=refusal)  # PS3.7 C.5: Not Authorized
+            return
+        reason = None
+        with self.audit.operation() as audited:
+            try:
+                await handlers[field][1](self, assoc, message, operation)
+            except Exception as exc:
+                reason = str(exc) or type(exc).__name__
+                raise
+            finally:
+                # Paths that end before any sub-operation (nothing matched, an unknown
+                # or unreachable destination, a bad identifier) are recorded here.
+                if not audited.recorded:
+                    status = operation.final_status
+                    outcome = "success" if reason is None and status is not None and \
+                        D.status_category(status) != "failure" else "failure"
+                    self.audit.record(assoc, action, outcome, **self._audit_keys(
+                        message, reason=reason, completed=0,
+                        status=None if status is None else f"0x{status:04X}"))
+
+    @staticmethod
+    def _audit_keys(message: Message, **details: Any) -> dict[str, Any]:
+        """Patient and details of a query/retrieve request for its audit event."""
+        command = message.command
+        out: dict[str, Any] = {"service": command.name.removesuffix("-RQ")}
+        if command.move_destination:
+            out["destination"] = command.move_destination
+        patient_id = None
+        try:
+            identifier = decode_dataset(message.data_set or b"",
+                                        message.context.transfer_syntax)
+            out["query"] = query_text(identifier)
+            patient_id = str(identifier.get("PatientID", "") or "")
+        except InvalidRequest:  # an undecodable identifier is recorded without its keys
+            pass
+        out.update({k: v for k, v in details.items() if v is not None})
+        return {"patient_id": patient_id, "details": out}

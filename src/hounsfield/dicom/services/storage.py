@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from hounsfield.archive import Origin
 from hounsfield.archive.part10 import part10_header
+from hounsfield.archive.query import Query, QueryLevel
 
 from ..association import Message
 
@@ -43,22 +44,33 @@ class IngestSink:
 
 
 class StoreTally:
-    """What one association stored, for its audit event (one per association, PS3.15 A.5.3
-    "DICOM Instances Transferred")."""
+    """What one association stored, for its audit events (PS3.15 A.5.3 "DICOM Instances
+    Transferred"): objects kept per study, failed, and refused as not authorized."""
 
     def __init__(self) -> None:
         self.stored = 0
         self.failed = 0
-        self.study_instance_uids: set[str] = set()
-        self.patient_ids: set[str] = set()
+        self.denied = 0
+        self.stored_by_study: dict[str, int] = {}
 
     def add(self, result: Any) -> None:
         if result.ok:
             self.stored += 1
-            if result.study_instance_uid:
-                self.study_instance_uids.add(result.study_instance_uid)
+            study = result.study_instance_uid or ""
+            self.stored_by_study[study] = self.stored_by_study.get(study, 0) + 1
         else:
             self.failed += 1
+
+
+async def patients_of(archive: Any, study_instance_uids: list[str]) -> dict[str, str]:
+    """Study Instance UID -> Patient ID of stored studies (one query, DESIGN rule 5)."""
+    query = Query(level=QueryLevel.STUDY)
+    query.add("StudyInstanceUID", "\\".join(study_instance_uids)).add_return("PatientID")
+    found: dict[str, str] = {}
+    for result in await archive.search(query):
+        study = result.get("0020000D", {}).get("Value", [""])[0]
+        found[study] = str(result.get("00100020", {}).get("Value", [""])[0])
+    return found
 
 
 async def open_ingest(archive: Any, origin: Origin, sop_class_uid: str, sop_instance_uid: str,
@@ -71,9 +83,9 @@ async def open_ingest(archive: Any, origin: Origin, sop_class_uid: str, sop_inst
 
 
 def origin_of(assoc: "Association") -> Origin:
-    host = assoc.peer_address.rsplit(":", 1)[0] if assoc.peer_address else None
     return Origin(protocol="dimse", calling_ae=assoc.peer_ae_title, called_ae=assoc.ae_title,
-                  remote_address=host, user=None)
+                  remote_address=assoc.peer_host,
+                  user=assoc.user.username if assoc.user is not None else None)
 
 
 async def open_store(archive: Any, assoc: "Association", message: Message,
