@@ -26,6 +26,7 @@ from hounsfield.auth.syslog import SyslogSender
 from hounsfield.config import Settings
 from hounsfield.errors import InvalidRequest
 from hounsfield.index import Database
+from hounsfield.index.schema import studies
 
 __all__ = ["ACTIONS", "OUTCOMES", "AuditTrail", "audit_xml", "record", "search"]
 
@@ -52,6 +53,7 @@ OUTCOMES: tuple[str, ...] = ("success", "failure", "denied")
 _OUTCOME_CODES = {"success": am.OUTCOME_SUCCESS, "failure": am.OUTCOME_MINOR_FAILURE,
                   "denied": am.OUTCOME_SERIOUS_FAILURE}
 _STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+_PATIENT_CACHE_SIZE = 4096
 
 
 def _uids(value: str | Iterable[str] | None) -> list[str]:
@@ -214,6 +216,22 @@ class AuditTrail:
         self._queue: asyncio.Queue[dict[str, Any]] | None = None
         self._forwarder: asyncio.Task[None] | None = None
         self.dropped = 0
+        self._patient_of: dict[str, str] = {}  # Study Instance UID -> Patient ID
+
+    def remember_patients(self, uids: Iterable[str], conn: Connection | None = None) -> None:
+        """Look up (blocking) the Patient IDs of studies that events will name: an event
+        without a Patient ID gets those of its studies, even once they are deleted."""
+        wanted = [u for u in uids if u not in self._patient_of]
+        if not wanted:
+            return
+        if conn is None:
+            with self.db.read() as reader:
+                return self.remember_patients(wanted, reader)
+        found = dict(conn.execute(select(studies.c.study_instance_uid, studies.c.patient_id)
+                                  .where(studies.c.study_instance_uid.in_(wanted))).all())
+        if len(self._patient_of) + len(found) > _PATIENT_CACHE_SIZE:
+            self._patient_of.clear()
+        self._patient_of.update(found)
 
     async def record(self, *, action: str, outcome: str, user: str | None,
                      remote_address: str | None, patient_id: str | None = None,
@@ -249,6 +267,12 @@ class AuditTrail:
 
     def _insert_batch(self, events: list[dict[str, Any]]) -> None:
         with self.db.write() as conn:
+            for event in events:
+                uids = [u for u in event["study_instance_uids"].split("\\") if u]
+                if uids and not event["patient_id"]:
+                    self.remember_patients(uids, conn)
+                    event["patient_id"] = "\\".join(dict.fromkeys(
+                        self._patient_of[u] for u in uids if self._patient_of.get(u)))[:64]
             _insert(conn, events)
 
     def _forward(self, event: dict[str, Any]) -> None:

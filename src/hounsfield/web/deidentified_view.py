@@ -83,7 +83,8 @@ class ShareView:
     def real(self, pseudonym: str) -> str:
         uid = self.to_real.get(pseudonym)
         if uid is None:
-            raise NotFound(f"{pseudonym[:64]!r} is not part of this share")
+            # Not echoed: a stored UID tried here must not show up in the answer either.
+            raise NotFound("No such study, series or instance in this share")
         return uid
 
     def shown(self, *uids: str) -> list[InstanceRef]:
@@ -341,7 +342,7 @@ def _deidentify(deidentifier: Deidentifier, doc: dict[str, Any]) -> dict[str, An
     markers: dict[str, str] = {}
     ds = Dataset.from_json(_swap_bulk(doc, markers))
     out = deidentifier.deidentify(ds).to_json_dict()
-    return _restore_bulk(out, markers)  # type: ignore[no-any-return]
+    return dict(sorted(_restore_bulk(out, markers).items()))
 
 
 def _swap_bulk(value: Any, markers: dict[str, str]) -> Any:

@@ -61,7 +61,6 @@ _NUL = re.compile(rb"%00|\x00")
 _GUARDED = frozenset({"view", "retrieve", "delete"})
 _BASIC_CACHE_SECONDS = 300
 _BASIC_CACHE_SIZE = 1024
-_PATIENT_CACHE_SIZE = 4096
 
 
 @dataclass
@@ -103,7 +102,6 @@ class SecurityMiddleware:
         self.key = credentials.secret_key(settings)
         self.hsts = bool(settings["http.hsts"])
         self._basic_cache: dict[str, tuple[int, str, float]] = {}
-        self._patient_of: dict[str, str] = {}  # Study Instance UID -> Patient ID
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,7 +159,7 @@ class SecurityMiddleware:
             request = Request(scope)
         if rule is not None and rule.audit and _study_uids(request):
             # Known before the handler runs: a deleted study no longer names its patient.
-            await self.run(self._patient_ids, _study_uids(request))
+            await self.run(self.audit.remember_patients, _study_uids(request))
         if principal.scope is not None and rule is not None and rule.audit in _GUARDED:
             missing = await self.run(self._outside_scope, principal.scope, request)
             if missing:
@@ -328,8 +326,7 @@ class SecurityMiddleware:
         uids = list(dict.fromkeys(_study_uids(request)
                                   + [u.decode("ascii") for u in extra_uids]))
         params = parse_qs(request.url.query)
-        patient_ids = params.get("PatientID") or params.get("00100020") or [
-            await self.run(self._patient_ids, uids) if uids else ""]
+        patient_ids = params.get("PatientID") or params.get("00100020") or [""]
         details: dict[str, Any] = {"method": request.method, "path": request.url.path[:500]}
         if request.url.query:
             details["query"] = request.url.query[:2000]
@@ -345,20 +342,6 @@ class SecurityMiddleware:
                                     details=details)
         except Exception:
             log.exception("Could not record an audit event for %s", request.url.path)
-
-    def _patient_ids(self, uids: Sequence[str]) -> str:
-        """The Patient IDs of studies (backslash-separated), remembered per study."""
-        wanted = [u for u in uids if u not in self._patient_of]
-        if wanted:
-            with self.db.read() as conn:
-                found = dict(conn.execute(select(studies.c.study_instance_uid,
-                                                 studies.c.patient_id).where(
-                    studies.c.study_instance_uid.in_(wanted))).all())
-            if len(self._patient_of) + len(found) > _PATIENT_CACHE_SIZE:
-                self._patient_of.clear()
-            self._patient_of.update(found)
-        return "\\".join(dict.fromkeys(self._patient_of[u] for u in uids
-                                         if self._patient_of.get(u)))
 
     async def _audit_failed_credentials(self, request: Request, exc: Unauthorized) -> None:
         try:
