@@ -113,8 +113,29 @@ def render() -> str:
         f"| Query/Retrieve MOVE, GET | `{negotiation.RETRIEVE_EXTENDED_REPLY.hex()}` | no "
         "relational retrieval (PS3.4 C.5.2) |",
         "",
-        "SOP class common extended negotiation is read and not answered. User identity "
-        "negotiation is read; no positive response is sent (identities are not verified).",
+        "SOP class common extended negotiation is read and not answered.",
+        "",
+        "## User identity negotiation",
+        "",
+        "- User Identity type 2 (user name and passcode, PS3.7 D.3.3.7) is accepted: the "
+        "passcode is the account's password or one of its API tokens, checked against the "
+        "same accounts as the web interface. Types 1 (user name only), 3 (Kerberos), 4 (SAML) "
+        "and 5 (JWT) are refused.",
+        "- Positive response: when requested, the A-ASSOCIATE-AC carries the User Identity "
+        "server response sub-item, empty as PS3.7 D.3.3.7.2 prescribes for type 2.",
+        "- A refused identity rejects the association: A-ASSOCIATE-RJ rejected-permanent, "
+        "source DICOM UL service-provider (ACSE related function), reason no-reason-given "
+        "(rejected-transient while the account is locked after repeated failures, setting "
+        "`auth.login_max_failures`).",
+        "- Without an identity an association is accepted under the calling AE title rules, "
+        "unless `dicom.require_user_identity` is on (default "
+        f"{str(_default('dicom.require_user_identity')).lower()}), which rejects it the "
+        "same way.",
+        "- With `auth.enabled`, the user's roles decide which services the association may "
+        "use (`dicom.echo`, `dicom.store`, `dicom.find`, `dicom.get`, `dicom.move`; any "
+        "other request is answered with status 0124H, Refused: Not Authorized, PS3.7 C.5), "
+        "and C-FIND, C-GET and C-MOVE see only the studies in the user's scope (a study out "
+        "of scope is answered as one that is not stored).",
         "",
         "## Security",
         "",
@@ -123,10 +144,11 @@ def render() -> str:
         "`dicom.tls_certificate`/`dicom.tls_private_key`; client certificates required and "
         "verified against `dicom.tls_ca_certificates` when `dicom.tls_verify_client` is on.",
         "",
-        "Audit: every C-FIND (search), C-GET and C-MOVE (retrieve) and the C-STOREs of each "
-        "association (store) are recorded in the audit trail, with the calling AE title as "
-        "user, and can be sent as PS3.15 A.5 audit messages (setting "
-        "`audit.syslog_address`).",
+        "Audit: every C-FIND (search), C-GET and C-MOVE (retrieve), refused or not, the "
+        "C-STOREs of each association (store, one event per patient) and every refused user "
+        "identity (failed login) are recorded in the audit trail, with the user of the "
+        "association (its calling AE title when it has none) and the peer's address, and can "
+        "be sent as PS3.15 A.5 audit messages (setting `audit.syslog_address`).",
         "",
         "## Storage SOP classes",
         "",
