@@ -203,6 +203,16 @@ SCHEMA: tuple[Setting, ...] = (
     _s("auth.oidc_client_secret", "str", "", "OpenID Connect client secret.", secret=True),
     _s("auth.oidc_username_claim", "str", "preferred_username",
        "ID token claim holding the user name; that user must exist here and be enabled."),
+    _s("auth.oidc_roles_claim", "str", "roles",
+       "ID token claim listing the user's roles or groups at the provider; a dotted path "
+       "reaches into objects (e.g. realm_access.roles)."),
+    _s("auth.oidc_role_map", "table", {},
+       "Provider role or group name -> Hounsfield role (e.g. {\"pacs-admins\" = \"admin\"}); "
+       "names not listed are ignored. When set, a user's roles are set from the provider "
+       "at every OpenID Connect login; empty: roles are managed here only."),
+    _s("auth.oidc_default_role", "str", "viewer",
+       "Role of an OpenID Connect user none of whose provider roles is mapped (with "
+       "auth.oidc_role_map set); empty: such a user is refused."),
     _s("audit.syslog_address", "str", "",
        "host:port of a syslog receiver for DICOM audit messages (RFC 5424); empty: off."),
     _s("audit.syslog_tls", "bool", False, "Send audit messages over TLS (RFC 5425)."),
