@@ -138,7 +138,9 @@ def document_content(kind: str, fp: BinaryIO) -> tuple[str, bytes | tuple[int, i
         return "text/plain; charset=utf-8", sr_text(ds).encode("utf-8")
     if ds.file_meta.get("TransferSyntaxUID") == JPEGBaseline8Bit and \
             int(ds.get("NumberOfFrames", 1) or 1) == 1:
-        return "image/jpeg", next(generate_frames(ds.PixelData, number_of_frames=1))
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        end = frame.rfind(b"\xff\xd9")  # the fragment is padded to even length
+        return "image/jpeg", frame[:end + 2] if end >= 0 else frame
     from hounsfield.imaging.render import render
 
     return "image/jpeg", render(ds, 0, media_type="image/jpeg")

@@ -70,17 +70,21 @@ class Upload:
         self.core = core
         self.origin = origin
         self.study = study
-        self.stored: list[dict[str, Any]] = []
-        self.rejected: list[dict[str, str]] = []
-        self.batch: list[tuple[str, str, bytes]] = []  # (name, kind, Part 10 bytes)
+        # (position of the file, answer); batches are kept after later large files.
+        self.stored: list[tuple[int, dict[str, Any]]] = []
+        self.rejected: list[tuple[int, dict[str, str]]] = []
+        self.position = 0
+        self.batch: list[tuple[int, str, str, bytes]] = []  # (position, name, kind, bytes)
         self.batch_bytes = 0
 
     def answer(self) -> dict[str, Any]:
         self.flush()
-        return {"stored": self.stored, "rejected": self.rejected}
+        return {"stored": [item for _, item in sorted(self.stored, key=lambda x: x[0])],
+                "rejected": [item for _, item in sorted(self.rejected, key=lambda x: x[0])]}
 
     # --- what each file is ---------------------------------------------------------------
     def add_file(self, name: str, fp: BinaryIO, size: int) -> None:
+        self.position += 1
         head = fp.read(_HEAD)
         kind = sniff(head)
         if kind == "zip":
@@ -103,6 +107,7 @@ class Upload:
                         inner.rsplit("/", 1)[-1].startswith("."):
                     continue  # folders and the desktop's own metadata files
                 member_name = f"{name}/{inner}"
+                self.position += 1
                 if inner.rsplit("/", 1)[-1].upper() == "DICOMDIR":
                     self.reject(member_name, "A DICOMDIR is the index of a medium, not an "
                                              "object: the files it lists are stored instead.")
@@ -139,12 +144,13 @@ class Upload:
     def _dicom(self, name: str, kind: str, chunks: Iterable[bytes], size: int) -> None:
         if size <= SPOOL_LIMIT:
             data = b"".join(chunks)
-            self.batch.append((name, kind, data))
+            self.batch.append((self.position, name, kind, data))
             self.batch_bytes += len(data)
             if len(self.batch) >= BATCH_PARTS or self.batch_bytes >= BATCH_BYTES:
                 self.flush()
         else:
-            self.record(name, kind, self.core.ingest_stream(chunks, self.origin))
+            self.record(self.position, name, kind,
+                        self.core.ingest_stream(chunks, self.origin))
 
     def _pdf(self, name: str, chunks: Iterator[bytes], size: int) -> None:
         if self.study is None:
@@ -176,21 +182,22 @@ class Upload:
     def flush(self) -> None:
         batch, self.batch, self.batch_bytes = self.batch, [], 0
         if batch:
-            results = self.core.ingestor.ingest_batch([data for _, _, data in batch],
+            results = self.core.ingestor.ingest_batch([data for *_, data in batch],
                                                       self.origin)
-            for (name, kind, _), result in zip(batch, results):
-                self.record(name, kind, result)
+            for (position, name, kind, _), result in zip(batch, results):
+                self.record(position, name, kind, result)
 
-    def record(self, name: str, kind: str, result: IngestResult) -> None:
+    def record(self, position: int, name: str, kind: str, result: IngestResult) -> None:
         if result.ok:
-            self.stored.append({"name": name, "sop_instance_uid": result.sop_instance_uid,
-                                "study_instance_uid": result.study_instance_uid,
-                                "kind": kind})
+            self.stored.append((position, {
+                "name": name, "sop_instance_uid": result.sop_instance_uid,
+                "study_instance_uid": result.study_instance_uid, "kind": kind}))
         else:
-            self.reject(name, result.reason or "The object could not be stored.")
+            self.reject(name, result.reason or "The object could not be stored.", position)
 
-    def reject(self, name: str, reason: str) -> None:
-        self.rejected.append({"name": name, "reason": reason})
+    def reject(self, name: str, reason: str, position: int | None = None) -> None:
+        self.rejected.append((self.position if position is None else position,
+                              {"name": name, "reason": reason}))
 
 
 def _stem(name: str) -> str:
