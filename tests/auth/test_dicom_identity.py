@@ -32,6 +32,9 @@ def test_username_and_passcode(db):
     assert dicom_permission(user, "store") and user_scope(db, user) is None
     ref = authenticate_user_identity(db, LIMITS, 2, b"ref", token.encode())
     assert not dicom_permission(ref, "store") and dicom_permission(ref, "echo")
+    # Query and retrieve to the physician's own workstation, not to other nodes.
+    assert dicom_permission(ref, "find") and dicom_permission(ref, "get")
+    assert not dicom_permission(ref, "move")
     assert user_scope(db, ref) == Scope(referring_physician_names=frozenset({"WELBY^MARCUS"}))
     for identity in ((1, b"modality", b""), (5, b"eyJ...", b""), (2, b"modality", b"wrong"),
                      (2, b"modality", b"\xff\xfe"), (2, b"modality", token.encode())):
