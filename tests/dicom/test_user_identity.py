@@ -46,6 +46,7 @@ class Site:
     archive: Archive
     trail: AuditTrail
     token: str  # an API token of "doctor"
+    reader_token: str  # of "reader", a viewer: no dicom.* permission at all
     server: DicomServer | None = None
 
     @property
@@ -79,12 +80,14 @@ async def _open_site(settings: Settings) -> Site:
                       roles=["referring_physician"], dicom_person_name="Welby^Marcus")
     await archive.run(accounts.add_grant, db, kind="study", value=STUDY_GRANTED, user="doctor")
     token, _ = await archive.run(credentials.create_token, db, "doctor")
+    await archive.run(accounts.create_user, db, "reader", None, roles=["viewer"])
+    reader_token, _ = await archive.run(credentials.create_token, db, "reader")
     for study, patient, physician in ((STUDY_OWN, "PAT1", "WELBY^MARCUS"),
                                       (STUDY_GRANTED, "PAT2", "KILDARE^JAMES"),
                                       (STUDY_OTHER, "PAT3", "KILDARE^JAMES")):
         for number in (1, 2):
             await _ingest(archive, _image(study, patient, physician, number))
-    return Site(archive, AuditTrail(db, settings, archive.run), token)
+    return Site(archive, AuditTrail(db, settings, archive.run), token, reader_token)
 
 
 @contextlib.asynccontextmanager
@@ -323,6 +326,25 @@ async def test_scope_limits_find_and_get(settings: Settings) -> None:
         assert f"StudyInstanceUID={STUDY_OTHER}" in by_study[()]["details"]["query"]
     finally:
         await site.archive.close()
+
+
+def echo_and_find(assoc: Any) -> tuple[int, int, str]:
+    query = Dataset()
+    query.QueryRetrieveLevel = "STUDY"
+    query.PatientID = "PAT1"
+    [(status, _)] = assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind)
+    return echo(assoc), int(status.Status), str(status.get("ErrorComment", ""))
+
+
+async def test_echo_and_find_need_their_permissions(tmp_path: Path, site: Site) -> None:
+    async with _serving(site, dicom_settings(tmp_path)):
+        reader = await associate(site, identity("reader", site.reader_token), echo_and_find)
+    assert reader.result == (NOT_AUTHORIZED, NOT_AUTHORIZED,
+                             "User reader lacks permission dicom.find")
+    [denied] = await site.events(user="reader")
+    assert (denied["action"], denied["outcome"], denied["patient_id"]) == \
+        ("search", "denied", "PAT1")
+    assert denied["details"]["query"] == "QueryRetrieveLevel=STUDY&PatientID=PAT1"
 
 
 async def test_move_needs_the_dicom_move_permission(tmp_path: Path, site: Site) -> None:
