@@ -162,3 +162,93 @@ async def test_unknown_user_and_forged_state(secure, provider):
         r = await client.get("/api/auth/oidc/callback", params={"code": "code-0",
                                                                 "state": state + "x"})
         assert r.status_code == 401 and "state" in r.json()["message"]
+
+
+ROLE_MAP = {"pacs-admins": "admin", "pacs-readers": ["radiologist", "referring_physician"]}
+
+
+@pytest.fixture
+async def mapped(sqlite_settings, provider):
+    sec = await open_secure_app(sqlite_settings, with_studies=False,
+                                auth__oidc_issuer=provider.issuer,
+                                auth__oidc_client_id=CLIENT_ID,
+                                auth__oidc_client_secret=CLIENT_SECRET,
+                                auth__oidc_roles_claim="realm_access.roles",
+                                auth__oidc_role_map=ROLE_MAP)
+    yield sec
+    await sec.close()
+
+
+async def _roles_after_login(sec, provider, claims, expected_status=303):
+    provider.tamper = claims
+    async with sec.client() as client:
+        r = await _login(sec, client)
+        assert r.status_code == expected_status, r.text
+        if expected_status != 303:
+            return r
+        me = (await client.get("/api/auth/me")).json()
+    return me["user"]["roles"]
+
+
+async def test_roles_come_from_the_provider_at_every_login(mapped, provider):
+    provider.user = "view"
+    # Mapped names give their roles; names not in the map are ignored.
+    roles = await _roles_after_login(mapped, provider, {
+        "realm_access": {"roles": ["offline_access", "pacs-admins"]}})
+    assert roles == ["admin"]
+    async with mapped.client("view") as client:  # the account itself changed, tokens too
+        assert (await client.get("/api/admin/users")).status_code == 200
+    # Synced again at the next login: the admin role is gone.
+    roles = await _roles_after_login(mapped, provider, {
+        "realm_access": {"roles": ["pacs-readers"]}})
+    assert sorted(roles) == ["radiologist", "referring_physician"]
+    async with mapped.client("view") as client:
+        assert (await client.get("/api/admin/users")).status_code == 403
+    # No mapped role (or no claim at all): the default role.
+    assert await _roles_after_login(mapped, provider, {"realm_access": {"roles": []}}) \
+        == ["viewer"]
+    assert await _roles_after_login(mapped, provider, {}) == ["viewer"]
+    changes, _ = audit.search(mapped.db, action="admin", user="view")
+    assert [e["details"]["roles"] for e in changes][::-1] == [
+        ["admin"], ["radiologist", "referring_physician"], ["viewer"]]
+
+
+async def test_no_mapped_role_and_no_default_is_refused(sqlite_settings, provider):
+    sec = await open_secure_app(sqlite_settings, with_studies=False,
+                                auth__oidc_issuer=provider.issuer,
+                                auth__oidc_client_id=CLIENT_ID,
+                                auth__oidc_client_secret=CLIENT_SECRET,
+                                auth__oidc_role_map={"pacs-admins": "admin"},
+                                auth__oidc_default_role="")
+    try:
+        r = await _roles_after_login(sec, provider, {"roles": ["nurses"]}, 403)
+        assert "role" in r.json()["message"]
+        # The stored roles are left as they were.
+        async with sec.client("admin") as client:
+            users = (await client.get("/api/admin/users")).json()
+        assert next(u for u in users if u["username"] == "rad")["roles"] == ["radiologist"]
+        events, _ = audit.search(sec.db, action="login", outcome="failure", user="rad")
+        assert events and events[0]["details"]["method"] == "oidc"
+        # A flat claim (the default "roles") maps too.
+        assert await _roles_after_login(sec, provider, {"roles": ["pacs-admins"]}) == ["admin"]
+    finally:
+        await sec.close()
+
+
+async def test_a_role_map_naming_unknown_roles_is_a_configuration_error(sqlite_settings,
+                                                                        provider):
+    from hounsfield.auth.oidc import OidcProvider
+    from hounsfield.config import ConfigError
+
+    settings = sqlite_settings.replace(auth__oidc_issuer=provider.issuer,
+                                       auth__oidc_role_map={"x": "superuser"})
+    with pytest.raises(ConfigError, match="superuser"):
+        OidcProvider(settings)
+
+
+async def test_without_a_role_map_roles_stay_as_stored(secure, provider):
+    provider.tamper = {"roles": ["pacs-admins"]}
+    async with secure.client() as client:
+        assert (await _login(secure, client)).status_code == 303
+        me = (await client.get("/api/auth/me")).json()
+    assert me["user"]["roles"] == ["radiologist"]

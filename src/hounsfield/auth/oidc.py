@@ -4,7 +4,9 @@ The provider is found from ``auth.oidc_issuer`` (its ``/.well-known/openid-confi
 the ID token's signature is checked against the provider's JWKS, and its ``iss``, ``aud``,
 ``exp`` and ``nonce`` against what we sent. The user named by the claim
 ``auth.oidc_username_claim`` must exist here and be enabled: the provider proves who the
-person is, Hounsfield's own accounts still say what he or she may do.
+person is. What he or she may do is said by Hounsfield's own accounts, or, with
+``auth.oidc_role_map`` set, by the provider's roles or groups (``auth.oidc_roles_claim``),
+mapped to Hounsfield roles at every login.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from hounsfield.config import Settings
-from hounsfield.errors import NotFound, Unauthorized
+from hounsfield.auth.accounts import check_roles
+from hounsfield.config import ConfigError, Settings
+from hounsfield.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 
-__all__ = ["OidcLogin", "OidcProvider"]
+__all__ = ["OidcIdentity", "OidcLogin", "OidcProvider", "RoleMapping"]
 
 _DISCOVERY_SECONDS = 3600
 _SIGNING_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
@@ -40,6 +43,53 @@ class OidcLogin:
     next_path: str
 
 
+@dataclass(frozen=True)
+class OidcIdentity:
+    """Who the provider vouches for; ``roles`` None when roles are managed here."""
+
+    username: str
+    roles: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class RoleMapping:
+    """Provider roles or groups to Hounsfield roles (``auth.oidc_role_map``)."""
+
+    claim: str
+    table: dict[str, tuple[str, ...]]
+    default: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "RoleMapping":
+        table: dict[str, tuple[str, ...]] = {}
+        try:
+            for name, roles in settings["auth.oidc_role_map"].items():
+                table[str(name)] = check_roles([roles] if isinstance(roles, str) else roles)
+            default = settings["auth.oidc_default_role"].strip()
+            check_roles([default])
+        except (InvalidRequest, TypeError) as exc:
+            raise ConfigError(f"Setting auth.oidc_role_map or auth.oidc_default_role: "
+                              f"{getattr(exc, 'message', exc)}") from None
+        return cls(settings["auth.oidc_roles_claim"].strip(), table, default)
+
+    def roles(self, claims: dict[str, Any]) -> tuple[str, ...] | None:
+        """The Hounsfield roles of the ID token's claims; None when no mapping is set,
+        ``Forbidden`` when none is mapped and there is no default role."""
+        if not self.table:
+            return None
+        value: Any = claims
+        for part in self.claim.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        mapped = tuple(dict.fromkeys(role for name in names if isinstance(name, str)
+                                     for role in self.table.get(name, ())))
+        if mapped:
+            return mapped
+        if not self.default:
+            raise Forbidden("None of your roles at the OpenID provider gives access here.")
+        return (self.default,)
+
+
 class OidcProvider:
     """One OpenID provider: discovery, the authorization URL, the code exchange and the
     ID token check."""
@@ -51,6 +101,7 @@ class OidcProvider:
         self.client_id = settings["auth.oidc_client_id"]
         self.client_secret = settings["auth.oidc_client_secret"] or None
         self.username_claim = settings["auth.oidc_username_claim"]
+        self.role_mapping = RoleMapping.from_settings(settings)
         self._metadata: dict[str, Any] | None = None
         self._fetched_at = 0.0
 
@@ -80,9 +131,10 @@ class OidcProvider:
         return endpoint + ("&" if "?" in endpoint else "?") + urlencode(params), login
 
     async def finish(self, redirect_uri: str, login: OidcLogin, code: str,
-                     state: str) -> str:
-        """The user name the provider vouches for; ``Unauthorized`` for a wrong state,
-        a refused code or an ID token that does not check out."""
+                     state: str) -> OidcIdentity:
+        """The user the provider vouches for, with the mapped roles; ``Unauthorized`` for a
+        wrong state, a refused code or an ID token that does not check out, ``Forbidden``
+        for a user none of whose roles gives access."""
         if not secrets.compare_digest(state, login.state):
             raise Unauthorized("OpenID Connect state does not match.")
         meta = await self.metadata()
@@ -115,4 +167,16 @@ class OidcProvider:
         username = decoded.claims.get(self.username_claim)
         if not isinstance(username, str) or not username:
             raise Unauthorized(f"The ID token has no {self.username_claim!r} claim.")
-        return username
+        try:
+            roles = self.role_mapping.roles(decoded.claims)
+        except Forbidden as exc:
+            raise OidcRefused(exc.message, username) from None
+        return OidcIdentity(username, roles)
+
+
+class OidcRefused(Forbidden):
+    """The provider vouches for the user, but no role of theirs gives access here."""
+
+    def __init__(self, message: str, username: str) -> None:
+        super().__init__(message)
+        self.username = username

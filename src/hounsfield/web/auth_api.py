@@ -157,7 +157,7 @@ async def oidc_login(request: Request,
 async def oidc_callback(request: Request, code: str = Param(..., max_length=4096),
                         state: str = Param(..., max_length=256)) -> RedirectResponse:
     """The provider's answer: check it, open a session, go back to the page."""
-    from hounsfield.auth.oidc import OidcLogin
+    from hounsfield.auth.oidc import OidcLogin, OidcRefused
 
     settings = _state(request).settings
     try:
@@ -168,16 +168,24 @@ async def oidc_callback(request: Request, code: str = Param(..., max_length=4096
                      details={"method": "oidc", "reason": "no login in progress"})
         raise Unauthorized("No OpenID Connect login in progress (or it took too long).")
     try:
-        username = await _oidc(request).finish(_callback_url(request), login, code, state)
-    except Unauthorized as exc:
-        await _audit(request, "login", "failure", user="",
+        identity = await _oidc(request).finish(_callback_url(request), login, code, state)
+    except (Unauthorized, OidcRefused) as exc:
+        await _audit(request, "login", "failure", user=getattr(exc, "username", ""),
                      details={"method": "oidc", "reason": exc.message})
         raise
+    username = identity.username
     user = await _run(request, accounts.get_user, _db(request), username)
     if user is None or user.disabled:
         await _audit(request, "login", "failure", user=username,
                      details={"method": "oidc", "reason": "no enabled account"})
         raise Forbidden(f"No enabled account {username!r} here; ask an administrator.")
+    if identity.roles is not None and set(identity.roles) != set(user.roles):
+        # The provider says what the user may do: its roles replace the stored ones.
+        user = await _run(request, lambda: accounts.update_user(_db(request), username,
+                                                                roles=identity.roles))
+        await _audit(request, "admin", user=username, details={
+            "what": "roles set from the OpenID provider", "username": username,
+            "roles": list(user.roles)})
     lifetime = settings["auth.session_lifetime"]
     session_id, expires = await _run(request, credentials.create_session, _db(request), user,
                                      lifetime, client_address(request.scope))
