@@ -78,7 +78,10 @@ async def echo_node(node_id: RowId, request: Request) -> dict[str, Any]:
 
 def storage_stats(core: Any) -> dict[str, Any]:
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=STATS_DAYS)
-    day = func.date(instances.c.received_at)
+    received = instances.c.received_at
+    # Days in UTC whatever the database session's time zone.
+    day = func.date(func.timezone("UTC", received) if core.db.dialect == "postgresql"
+                    else received)
     with core.db.read() as conn:
         totals = {name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
                   for name, table in (("patients", patients), ("studies", studies),
