@@ -39,9 +39,9 @@ export interface ViewerHooks {
 
 export interface HfGlobal {
   version: string;
-  /** Which page is showing: "studies" or "viewer". */
+  /** Which page is showing (router.ts RouteName): "login", "studies", "patient", "study", "upload", "admin", "viewer", … */
   route: string;
-  /** Resolves when the current page has shown its first content (or its error). */
+  /** Resolves when the current page has shown its data (or its error); each route change installs a new one. */
   ready: Promise<void>;
   /** Messages shown to the user as errors on the current page. */
   errors: string[];
