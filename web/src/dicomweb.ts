@@ -18,11 +18,32 @@ export class DicomWebError extends Error {
   }
 }
 
+/**
+ * Headers every DICOMweb request carries beyond its own: on a share link's page, the
+ * link's access value (X-Share-Token, web/security.py) instead of a session.
+ */
+const extraHeaders: Record<string, string> = {};
+
+export const SHARE_HEADER = 'X-Share-Token';
+
+/** Send (or, with undefined, stop sending) a share link's access value with DICOMweb requests. */
+export function setShareAccess(value: string | undefined): void {
+  if (value) extraHeaders[SHARE_HEADER] = value;
+  else delete extraHeaders[SHARE_HEADER];
+  // Metadata fetched under another identity must not be reused.
+  metadataRequests.clear();
+}
+
+/** The extra headers for DICOMweb requests (also given to the image loader). */
+export function dicomWebHeaders(): Record<string, string> {
+  return { ...extraHeaders };
+}
+
 async function getJson(url: string, signal?: AbortSignal): Promise<DicomJson[]> {
   let response: Response;
   try {
     response = await fetch(url, {
-      headers: { Accept: 'application/dicom+json' },
+      headers: { Accept: 'application/dicom+json', ...extraHeaders },
       credentials: 'same-origin',
       signal,
     });
@@ -179,6 +200,13 @@ export function seriesThumbnailUrl(studyUid: string, seriesUid: string): string 
 /** The wadors: image ID of one frame (frames are numbered from 1, PS3.18 10.4.1.1.6). */
 export function frameImageId(studyUid: string, seriesUid: string, sopInstanceUid: string, frame: number): string {
   return `wadors:${DICOMWEB_ROOT}/studies/${enc(studyUid)}/series/${enc(seriesUid)}/instances/${enc(sopInstanceUid)}/frames/${frame}`;
+}
+
+/** The study, series, instance and frame of a frameImageId (undefined for other image IDs). */
+export function parseFrameImageId(imageId: string): { studyUid: string; seriesUid: string; sopInstanceUid: string; frame: number } | undefined {
+  const m = /\/studies\/([^/]+)\/series\/([^/]+)\/instances\/([^/]+)\/frames\/(\d+)$/.exec(imageId);
+  if (!m) return undefined;
+  return { studyUid: decodeURIComponent(m[1]), seriesUid: decodeURIComponent(m[2]), sopInstanceUid: decodeURIComponent(m[3]), frame: Number(m[4]) };
 }
 
 function enc(uid: string): string {

@@ -25,7 +25,26 @@ export interface ViewerHooks {
   getLoadProgress(id?: string): { loaded: number; total: number } | undefined;
   /** Resolves when every image of the viewport's series is in the cache. */
   whenAllLoaded(id?: string): Promise<void>;
-  getAnnotations(): { toolName: string; viewportId?: string; stats: Record<string, unknown>; text?: string }[];
+  /** Every annotation in the viewer: who drew it, whether the server has it (saved). */
+  getAnnotations(): {
+    uid: string;
+    toolName: string;
+    viewportId?: string;
+    stats: Record<string, unknown>;
+    text?: string;
+    author?: string;
+    saved: boolean;
+  }[];
+  /** Resolves when no annotation save is waiting or under way. */
+  whenAnnotationsSaved(): Promise<void>;
+  /** Resolves when the saved annotations of the studies shown are in place. */
+  whenAnnotationsLoaded(): Promise<void>;
+  /** Canvas coordinates (CSS pixels) of a world point in a viewport. */
+  worldToCanvas(point: number[], id?: string): [number, number] | undefined;
+  /** Page coordinates (for mouse events) of a viewport's canvas point. */
+  canvasToPage(point: [number, number], id?: string): [number, number] | undefined;
+  /** Page coordinates of a pixel (column, row) of the image a stack viewport shows. */
+  imageToPage(point: [number, number], id?: string): [number, number] | undefined;
   setTool(toolbarId: string): boolean;
   setLayout(layout: '1x1' | '1x2' | '2x2'): void;
   setMode(mode: '2d' | 'mpr' | '3d'): Promise<void>;

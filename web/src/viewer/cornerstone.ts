@@ -24,6 +24,7 @@ import {
   ZoomTool,
 } from '@cornerstonejs/tools';
 import { init as loaderInit } from '@cornerstonejs/dicom-image-loader';
+import { dicomWebHeaders } from '../dicomweb';
 
 export interface Capabilities {
   /** WebGL is usable: volume viewports (MPR, MIP, 3D) can render. */
@@ -44,6 +45,8 @@ async function start(): Promise<Capabilities> {
   loaderInit({
     // Two decoder workers keep a small machine responsive; more only help big CPUs.
     maxWebWorkers: Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2))),
+    // Frame requests carry what the other DICOMweb requests carry (a share link's access).
+    beforeSend: () => dicomWebHeaders(),
   });
   toolsInit();
   for (const tool of [

@@ -5,7 +5,7 @@
  */
 import { clear, h } from '../dom';
 import { Tag, formatDate, str, type DicomJson } from '../dicomjson';
-import { searchSeries, searchStudies, seriesThumbnailUrl } from '../dicomweb';
+import { dicomWebHeaders, searchSeries, searchStudies, seriesThumbnailUrl } from '../dicomweb';
 import { isImageSeries, seriesInfoFromQido, type SeriesInfo } from './series';
 import { SERIES_DRAG_TYPE } from './stackgrid';
 
@@ -35,7 +35,7 @@ export function seriesThumb(info: SeriesInfo, events: StripEvents): HTMLButtonEl
     // Rendered by the server (PS3.18 10.4.1.1.8); the modality label stands in when it fails.
     const img = h('img', { alt: '', loading: 'lazy', decoding: 'async', draggable: 'false' }) as HTMLImageElement;
     img.addEventListener('error', () => img.replaceWith(fallback));
-    img.src = seriesThumbnailUrl(info.studyUid, info.seriesUid);
+    showThumbnail(img, seriesThumbnailUrl(info.studyUid, info.seriesUid));
     picture = img;
   }
   const thumb = h(
@@ -62,6 +62,29 @@ export function seriesThumb(info: SeriesInfo, events: StripEvents): HTMLButtonEl
     if (images) events.onPick(info);
   });
   return thumb;
+}
+
+/**
+ * An <img> cannot send headers: when DICOMweb requests need one (a share link's access),
+ * the thumbnail is fetched and shown from a blob URL.
+ */
+function showThumbnail(img: HTMLImageElement, url: string): void {
+  const headers = dicomWebHeaders();
+  if (!Object.keys(headers).length) {
+    img.src = url;
+    return;
+  }
+  fetch(url, { headers, credentials: 'same-origin' })
+    .then((response) => (response.ok ? response.blob() : Promise.reject(new Error(`HTTP ${response.status}`))))
+    .then(
+      (blob) => {
+        const objectUrl = URL.createObjectURL(blob);
+        img.addEventListener('load', () => URL.revokeObjectURL(objectUrl), { once: true });
+        img.addEventListener('error', () => URL.revokeObjectURL(objectUrl), { once: true });
+        img.src = objectUrl;
+      },
+      () => img.dispatchEvent(new Event('error')),
+    );
 }
 
 export function drawStrip(strip: HTMLElement, series: SeriesInfo[], events: StripEvents): void {

@@ -8,11 +8,14 @@ import {
   utilities as csUtils,
   type Types,
 } from '@cornerstonejs/core';
-import { annotation, utilities as toolUtils } from '@cornerstonejs/tools';
+import { utilities as toolUtils } from '@cornerstonejs/tools';
+import { can, getSession } from '../api';
 import { clear, errorBox, h } from '../dom';
 import { Tag, formatDate, num, str } from '../dicomjson';
 import { prefetchStudy, type StudyPrefetch } from '../dicomweb';
 import { reportError, type ViewerHooks } from '../hooks';
+import { AnnotationSync, type AnnotationAccess, type AnnotationInfo } from './annotations';
+import './viewer.css';
 import { startCornerstone, type Capabilities } from './cornerstone';
 import { presetsFor } from './presets';
 import { isImageSeries, loadSeries, type LoadedSeries, type SeriesInfo } from './series';
@@ -31,6 +34,18 @@ import {
 
 type Mode = '2d' | 'mpr' | '3d';
 
+/** Toolbar tools that draw annotations (off where nothing may be saved). */
+const DRAWING_TOOLS = new Set(['length', 'angle', 'rect', 'ellipse', 'arrow']);
+
+export interface ViewerOptions {
+  /** The series to show in the first viewport (the `series` query parameter). */
+  seriesUid?: string;
+  /** A share link's viewer: no annotations are fetched or saved, drawing tools are off. */
+  readOnly?: boolean;
+  /** Where the back link goes. */
+  back?: { href: string; label: string };
+}
+
 const ENGINE_ID = 'hf-engine';
 
 /**
@@ -46,7 +61,13 @@ export interface ViewerPage {
   destroy(): void;
 }
 
-export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortSignal, prefetched?: StudyPrefetch): ViewerPage {
+export function renderViewer(
+  root: HTMLElement,
+  studyUid: string,
+  signal: AbortSignal,
+  prefetched?: StudyPrefetch,
+  options: ViewerOptions = {},
+): ViewerPage {
   clear(root);
   // Milliseconds since the page's navigation started (performance.now()), so a benchmark
   // that loads /viewer?study=... directly reads "time to first image" off firstImage.
@@ -61,11 +82,14 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   const main = h('div', { className: 'viewer-main', 'data-testid': 'viewer-main' });
   const messages = h('div', { className: 'messages', 'data-testid': 'viewer-messages', 'aria-live': 'polite' });
   const dialog = buildTextDialog();
+  // Holds the measurement list once it is known what the user may do with annotations.
+  const annotationSlot = h('div', { className: 'annotation-slot' });
+  const back = options.back ?? { href: '/', label: '‹ Studies' };
   root.append(
     h('section', { className: 'viewer', 'data-testid': 'viewer' },
-      h('div', { className: 'viewer-top' }, h('a', { href: '/', 'data-link': true, className: 'back', 'data-testid': 'back' }, '‹ Studies'), studyHeader),
+      h('div', { className: 'viewer-top' }, h('a', { href: back.href, 'data-link': true, className: 'back', 'data-testid': 'back' }, back.label), studyHeader),
       toolbar,
-      h('div', { className: 'viewer-body' }, strip, h('div', { className: 'viewer-center' }, messages, main)),
+      h('div', { className: 'viewer-body' }, strip, h('div', { className: 'viewer-center' }, messages, main), annotationSlot),
       dialog.root,
     ),
   );
@@ -87,6 +111,9 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   /** Series of this study and of opened priors, by UID, for drops. */
   const knownSeries = new Map<string, SeriesInfo>();
   let leftTool = 'wl';
+  let sync: AnnotationSync | undefined;
+  /** Whether the user may draw (and so save) annotations; known once the session is. */
+  let drawing = false;
   let keptAssignments: (LoadedSeries | undefined)[] = [];
   const resizeObserver = new ResizeObserver(() => engine?.resize(true, true));
   resizeObserver.observe(main);
@@ -113,6 +140,8 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   const showSeriesIn = async (cell: Cell, info: SeriesInfo, startIndex?: number): Promise<void> => {
     if (!grid) return;
     if (cell === cineCell) stopCine();
+    // A prior study's series brings that study's saved annotations.
+    void sync?.loadStudy(info.studyUid, signal);
     const loaded = await loadSeries(info);
     if (signal.aborted) return;
     if (timings.metadata === undefined) mark('metadata');
@@ -125,6 +154,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   const toolGroup = (): string => (mode === 'mpr' ? MPR_GROUP : STACK_GROUP);
   const selectTool = (id: string): boolean => {
     const tool = LEFT_BUTTON_TOOLS[id];
+    if (DRAWING_TOOLS.has(id) && !drawing) return false;
     if (!tool || !setLeftButtonTool(toolGroup(), tool.toolName)) return false;
     leftTool = id;
     for (const [bid, button] of toolButtons) button.setAttribute('aria-pressed', String(bid === id));
@@ -141,9 +171,47 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       onclick: () => selectTool(id),
     }, tool.label) as HTMLButtonElement;
     if (id === 'crosshairs') button.hidden = true;
+    if (DRAWING_TOOLS.has(id)) {
+      // Off until the session says the user may save annotations.
+      button.disabled = true;
+      button.dataset.title = button.title;
+    }
     toolButtons.set(id, button);
     toolGroupEl.append(button);
   }
+
+  const setDrawing = (access: AnnotationAccess): void => {
+    drawing = access === 'write';
+    const why = access === 'off'
+      ? 'a shared link opens the studies read-only'
+      : 'saving measurements needs the study.annotate permission';
+    for (const id of DRAWING_TOOLS) {
+      const button = toolButtons.get(id) as HTMLButtonElement;
+      button.disabled = !drawing || mode === '3d';
+      button.title = drawing ? (button.dataset.title ?? '') : `${button.dataset.title ?? ''}: not available, ${why}`;
+    }
+  };
+
+  /** Show the image an annotation is on (from the measurement list). */
+  const goToAnnotation = (info: AnnotationInfo): void => {
+    const { seriesUid, imageId } = info;
+    if (mode !== '2d' || !grid || !seriesUid || !imageId) return;
+    const go = async (): Promise<void> => {
+      const shown = grid?.cells.find((c) => c.series?.seriesUid === seriesUid);
+      if (shown) {
+        setActive(shown);
+        const index = shown.series?.imageIds.indexOf(imageId) ?? -1;
+        if (index >= 0) await (grid?.viewport(shown))?.setImageIdIndex(index);
+        return;
+      }
+      const seriesInfo = knownSeries.get(seriesUid);
+      const cell = activeCell ?? grid?.cells[0];
+      if (!seriesInfo || !cell) return;
+      const loaded = await loadSeries(seriesInfo);
+      await showSeriesIn(cell, seriesInfo, Math.max(0, loaded.imageIds.indexOf(imageId)));
+    };
+    void go().catch((err) => showError(describe(err)));
+  };
 
   const act = (fn: (vp: Types.IStackViewport) => void) => () => {
     const vp = viewportFor() as Types.IStackViewport | undefined;
@@ -376,7 +444,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     mipLabel.hidden = mode !== 'mpr';
     preset3d.hidden = mode !== '3d';
     (toolButtons.get('crosshairs') as HTMLButtonElement).hidden = mode !== 'mpr';
-    for (const [id, b] of toolButtons) if (id !== 'crosshairs') b.disabled = mode === '3d';
+    for (const [id, b] of toolButtons) if (id !== 'crosshairs') b.disabled = mode === '3d' || (DRAWING_TOOLS.has(id) && !drawing);
     for (const b of actionGroup.querySelectorAll<HTMLButtonElement>('button')) {
       b.disabled = mode === '3d' && b.dataset.testid !== 'action-reset';
     }
@@ -432,6 +500,8 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       v: actions.flipV,
       Escape: actions.reset,
       ' ': toggleCine,
+      Delete: () => sync?.removeSelected(),
+      Backspace: () => sync?.removeSelected(),
     };
     for (const [id, tool] of Object.entries(LEFT_BUTTON_TOOLS)) if (tool.key) keys[tool.key] = () => selectTool(id);
     for (const preset of presetsFor(activeCell?.series?.modality ?? '')) {
@@ -449,6 +519,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
   const ready = (async () => {
     const capsPromise = startCornerstone();
     const { study: studyPromise, series: seriesPromise } = prefetched ?? prefetchStudy(studyUid, signal);
+    const accessPromise = annotationAccess(options.readOnly);
     capabilities = await capsPromise;
     if (window.__hf) window.__hf.capabilities = { webgl: capabilities.webgl, renderer: capabilities.renderer };
     createToolGroups(dialog.ask);
@@ -459,8 +530,17 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
         b.classList.add('unavailable');
       }
     }
-    const [study, found] = await Promise.all([studyPromise, seriesPromise]);
+    const [study, found, who] = await Promise.all([studyPromise, seriesPromise, accessPromise]);
     if (signal.aborted) return;
+    sync = new AnnotationSync({
+      ...who,
+      onError: showError,
+      render: () => engine?.render(),
+      goTo: goToAnnotation,
+    });
+    annotationSlot.replaceChildren(sync.panel);
+    setDrawing(who.access);
+    void sync.loadStudy(studyUid, signal);
     if (study) {
       studyHeader.replaceChildren(
         h('span', { className: 'patient', 'data-testid': 'study-patient' }, str(study, Tag.PatientName) || '(no name)'),
@@ -485,8 +565,15 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     sharedEngine ??= new RenderingEngine(ENGINE_ID);
     engine = sharedEngine;
     await mountGrid([]);
-    // The first series that has images goes into the first viewport.
-    for (const info of series.filter(isImageSeries)) {
+    // The series asked for (?series=), else the first series that has images, goes into
+    // the first viewport.
+    const images = series.filter(isImageSeries);
+    if (options.seriesUid) {
+      const wanted = images.findIndex((s) => s.seriesUid === options.seriesUid);
+      if (wanted >= 0) images.unshift(...images.splice(wanted, 1));
+      else showError(`Series ${options.seriesUid} is not an image series of this study; the first series is shown.`);
+    }
+    for (const info of images) {
       try {
         await showSeriesIn(grid!.cells[0], info);
         mark('firstImage');
@@ -545,16 +632,29 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       const s = cellFor(id)?.series;
       return s ? whenAllLoaded(s) : Promise.resolve();
     },
-    getAnnotations: () =>
-      annotation.state.getAllAnnotations().map((a) => {
-        const data = a.data as { cachedStats?: Record<string, unknown>; label?: string; text?: string };
-        return {
-          toolName: a.metadata?.toolName ?? '',
-          viewportId: (a.metadata as { viewportId?: string } | undefined)?.viewportId,
-          stats: Object.assign({}, ...Object.values(data.cachedStats ?? {})) as Record<string, unknown>,
-          text: data.label ?? data.text,
-        };
-      }),
+    getAnnotations: () => sync?.annotations() ?? [],
+    whenAnnotationsSaved: () => sync?.whenSaved() ?? Promise.resolve(),
+    whenAnnotationsLoaded: () => sync?.whenLoaded() ?? Promise.resolve(),
+    worldToCanvas: (point, id) => {
+      const vp = viewportFor(id);
+      return vp ? (vp.worldToCanvas(point as Types.Point3) as [number, number]) : undefined;
+    },
+    canvasToPage: (point, id) => {
+      const vp = viewportFor(id);
+      if (!vp) return undefined;
+      const rect = vp.canvas.getBoundingClientRect();
+      return [rect.left + point[0], rect.top + point[1]];
+    },
+    imageToPage: (point, id) => {
+      const vp = viewportFor(id) as Types.IStackViewport | undefined;
+      const imageId = vp?.getCurrentImageId?.();
+      if (!vp || !imageId) return undefined;
+      const world = csUtils.imageToWorldCoords(imageId, point);
+      if (!world) return undefined;
+      const canvas = vp.worldToCanvas(world);
+      const rect = vp.canvas.getBoundingClientRect();
+      return [rect.left + canvas[0], rect.top + canvas[1]];
+    },
     setTool: (id) => selectTool(id),
     setLayout: (layout) => setLayout(layout),
     setMode: (m) => setMode(m),
@@ -566,6 +666,7 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
     hooks,
     destroy() {
       document.removeEventListener('keydown', onKey);
+      sync?.destroy();
       stopCine();
       resizeObserver.disconnect();
       volumeView?.destroy();
@@ -575,4 +676,19 @@ export function renderViewer(root: HTMLElement, studyUid: string, signal: AbortS
       for (const id of volumeIds) if (cache.getVolume(id)) cache.removeVolumeLoadObject(id);
     },
   };
+}
+
+/** What the user may do with annotations: from the session, or nothing on a share link. */
+async function annotationAccess(readOnly?: boolean): Promise<{ access: AnnotationAccess; username: string; editsAll: boolean }> {
+  if (readOnly) return { access: 'off', username: '', editsAll: false };
+  try {
+    const session = await getSession();
+    return {
+      access: can(session, 'study.annotate') ? 'write' : 'read',
+      username: session.user?.username ?? '',
+      editsAll: !session.authEnabled || (session.user?.roles.includes('admin') ?? false),
+    };
+  } catch {
+    return { access: 'read', username: '', editsAll: false };
+  }
 }
