@@ -18,7 +18,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE, build_role, evt
 from pynetdicom.pdu_primitives import UserIdentityNegotiation
-from pynetdicom.sop_class import (CTImageStorage, StudyRootQueryRetrieveInformationModelFind,
+from pynetdicom.sop_class import (CTImageStorage, PatientRootQueryRetrieveInformationModelFind,
+                                  StudyRootQueryRetrieveInformationModelFind,
                                   StudyRootQueryRetrieveInformationModelGet,
                                   StudyRootQueryRetrieveInformationModelMove, Verification)
 
@@ -142,7 +143,8 @@ def _associate(port: int, user_identity: UserIdentityNegotiation | None,
     ae = AE(ae_title=calling)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
     ae.add_requested_context(Verification)
-    for sop_class in (StudyRootQueryRetrieveInformationModelFind,
+    for sop_class in (PatientRootQueryRetrieveInformationModelFind,
+                      StudyRootQueryRetrieveInformationModelFind,
                       StudyRootQueryRetrieveInformationModelGet,
                       StudyRootQueryRetrieveInformationModelMove, CTImageStorage):
         ae.add_requested_context(sop_class, [ExplicitVRLittleEndian])
@@ -185,6 +187,14 @@ def find_studies(assoc: Any) -> list[str]:
         if ds is not None:
             found.append(str(ds.StudyInstanceUID))
     return sorted(found)
+
+
+def find_patients(assoc: Any) -> list[str]:
+    query = Dataset()
+    query.QueryRetrieveLevel = "PATIENT"
+    query.PatientID = ""
+    return sorted(str(ds.PatientID) for _, ds in assoc.send_c_find(
+        query, PatientRootQueryRetrieveInformationModelFind) if ds is not None)
 
 
 def get_study(study: str) -> Callable[[Any], int]:
@@ -305,19 +315,22 @@ async def test_scope_limits_find_and_get(settings: Settings) -> None:
     site = await _open_site(settings)
     try:
         async with _serving(site, settings):
-            found = await associate(site, identity("doctor", site.token), find_studies)
+            found = await associate(site, identity("doctor", site.token),
+                                    lambda assoc: (find_studies(assoc), find_patients(assoc)))
             granted = await associate(site, identity("doctor", PASSWORD),
                                       get_study(STUDY_GRANTED))
             other = await associate(site, identity("doctor", PASSWORD), get_study(STUDY_OTHER))
             tech = await associate(site, identity("tech", PASSWORD), get_study(STUDY_OTHER))
-        assert found.result == [STUDY_OWN, STUDY_GRANTED]
+        assert found.result == ([STUDY_OWN, STUDY_GRANTED], ["PAT1", "PAT2"])
         assert (granted.result, len(granted.received)) == (0, 2)
         # A study out of scope is answered like one that is not stored: nothing to send.
         assert (other.result, other.received) == (0, [])
         assert (tech.result, len(tech.received)) == (0, 2)
-        [search] = await site.events(user="doctor", action="search")
+        searches = await site.events(user="doctor", action="search")
+        search = next(e for e in searches if e["details"]["level"] == "STUDY")
         assert search["outcome"] == "success" and search["details"]["matches"] == 2
         assert sorted(search["study_instance_uids"]) == [STUDY_OWN, STUDY_GRANTED]
+        assert {e["details"]["level"] for e in searches} == {"STUDY", "PATIENT"}
         retrieved = await site.events(user="doctor", action="retrieve")
         by_study = {tuple(e["study_instance_uids"]): e for e in retrieved}
         assert set(by_study) == {(STUDY_GRANTED,), ()}
