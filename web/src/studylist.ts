@@ -249,7 +249,7 @@ function drawTable(
     }
     row.append(h('td', { className: 'row-links' },
       h('a', { href, 'data-link': true, 'data-testid': 'open-viewer' }, 'Viewer'), ' ',
-      h('a', { href: studyHref(uid), 'data-link': true, 'data-testid': 'open-study' }, 'Study page')));
+      h('a', { href: studyHref(uid), 'data-link': true, 'aria-label': 'Study page', 'data-testid': 'open-study' }, 'Study')));
     row.addEventListener('click', (event) => {
       if ((event.target as HTMLElement).closest('a')) return;
       navigate(href);

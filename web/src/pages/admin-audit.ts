@@ -69,6 +69,7 @@ export function renderAudit(root: HTMLElement, params: URLSearchParams, signal: 
 
   return api<{ total: number; events: AuditEvent[] }>('GET', `/api/admin/audit?${query.toString()}`, undefined, { signal }).then(
     ({ total, events }) => {
+      status.dataset.total = String(total);
       status.textContent = total ? `Events ${offset + 1}–${offset + events.length} of ${total}` : 'No events match.';
       results.append(dataTable('audit-table', ['Time', 'User', 'Action', 'Outcome', 'Patient ID', 'Studies', 'Address', 'Details'],
         events.map(eventRow), 'No events match.'));
@@ -79,7 +80,7 @@ export function renderAudit(root: HTMLElement, params: URLSearchParams, signal: 
       };
       results.append(h('div', { className: 'pager' },
         h('button', { type: 'button', disabled: offset === 0, onclick: go(Math.max(0, offset - PAGE_SIZE)), 'data-testid': 'audit-prev' }, '‹ Newer'),
-        h('span', { 'data-testid': 'audit-total' }, String(total)),
+        h('span', { 'data-testid': 'audit-page' }, `Page ${Math.floor(offset / PAGE_SIZE) + 1} of ${Math.max(1, Math.ceil(total / PAGE_SIZE))}`),
         h('button', { type: 'button', disabled: offset + events.length >= total, onclick: go(offset + PAGE_SIZE), 'data-testid': 'audit-next' }, 'Older ›')));
     },
     (err: Error) => {

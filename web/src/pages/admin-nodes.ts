@@ -43,7 +43,7 @@ export function renderNodes(root: HTMLElement, _params: URLSearchParams, signal:
 function nodeRow(node: DicomNode, error: HTMLElement, reload: () => Promise<void>): HTMLTableRowElement {
   const result = h('span', { className: 'echo-result', 'data-testid': 'node-echo-result', 'aria-live': 'polite' });
   const cells = [node.ae_title, node.host, String(node.port), node.tls ? 'yes' : 'no', node.description, node.source];
-  const actions = h('td', { className: 'row-actions' });
+  const actions = h('div', { className: 'row-actions' });
   const echoCell = h('td', {}, result);
   if (node.id !== null) {
     const id = node.id;
@@ -75,7 +75,7 @@ function nodeRow(node: DicomNode, error: HTMLElement, reload: () => Promise<void
     actions.append(h('button', { type: 'button', 'data-testid': 'node-edit', onclick: () => editNode(node, reload) }, 'Edit…'), remove);
   }
   return h('tr', { 'data-testid': 'node-row', 'data-node-id': node.id ?? '', 'data-ae-title': node.ae_title },
-    ...cells.map((c) => h('td', {}, c)), echoCell, actions);
+    ...cells.map((c) => h('td', {}, c)), echoCell, h('td', {}, actions));
 }
 
 function editNode(node: DicomNode | null, reload: () => Promise<void>): void {

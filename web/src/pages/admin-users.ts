@@ -84,7 +84,7 @@ function userRow(user: User, error: HTMLElement, reload: () => Promise<void>): H
     h('td', { 'data-testid': 'user-roles-cell' }, user.roles.join(', ')),
     h('td', { 'data-testid': 'user-status' }, user.disabled ? 'Disabled' : 'Enabled'),
     h('td', {}, formatDateTime(user.last_login_at) || 'never'),
-    h('td', { className: 'row-actions' }, edit, toggle, reset));
+    h('td', {}, h('div', { className: 'row-actions' }, edit, toggle, reset)));
 }
 
 function editUser(user: User, reload: () => Promise<void>): void {
