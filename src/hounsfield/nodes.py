@@ -129,7 +129,8 @@ def create_node(db: Database, settings: Settings, *, ae_title: str, host: str, p
     try:
         with db.write() as conn:
             node_id = conn.execute(insert(remote_nodes).values(
-                **values, tls=tls, created_at=now, updated_at=now)).inserted_primary_key[0]
+                **values, tls=tls, created_at=now, updated_at=now)
+            ).inserted_primary_key[0]  # type: ignore[index]
     except IntegrityError:
         raise Conflict(f"A node with AE title {values['ae_title']!r} exists.") from None
     return get_node(db, int(node_id))

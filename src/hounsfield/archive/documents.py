@@ -331,7 +331,7 @@ def photo_object(template: Dataset, data: bytes, *, title: str, series_instance_
     """(SOP Instance UID, Part 10 bytes) of a Secondary Capture of a JPEG or PNG photo."""
     Image.MAX_IMAGE_PIXELS = None  # our own limit below gives the clearer answer
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         image.load()
     except Exception as exc:
         raise InvalidObject(f"The photo cannot be read: {exc}") from None

@@ -13,7 +13,8 @@ from typing import Any, Iterable
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from hounsfield.collab.schema import annotations, comments
+from hounsfield.collab.schema import study_annotations as annotations_table
+from hounsfield.collab.schema import study_comments as comments_table
 from hounsfield.errors import Forbidden, InvalidRequest, NotFound
 from hounsfield.index import Database
 from hounsfield.index.schema import instances, series, studies
@@ -44,8 +45,9 @@ def _annotation_json(row: Any) -> dict[str, Any]:
 
 def list_annotations(db: Database, study_instance_uid: str) -> list[dict[str, Any]]:
     with db.read() as conn:
-        rows = conn.execute(select(annotations).where(
-            annotations.c.study_instance_uid == study_instance_uid).order_by(annotations.c.id))
+        rows = conn.execute(select(annotations_table).where(
+            annotations_table.c.study_instance_uid == study_instance_uid)
+            .order_by(annotations_table.c.id))
         return [_annotation_json(r) for r in rows]
 
 
@@ -77,11 +79,11 @@ def add_annotation(db: Database, study_instance_uid: str, values: dict[str, Any]
     now = _now()
     with db.write() as conn:
         row = _check_annotation(conn, study_instance_uid, values)
-        new_id = conn.execute(insert(annotations).values(
+        new_id = conn.execute(insert(annotations_table).values(
             **row, study_instance_uid=study_instance_uid, created_by=author, created_at=now,
-            updated_at=now)).inserted_primary_key[0]
+            updated_at=now)).inserted_primary_key[0]  # type: ignore[index]
         return _annotation_json(conn.execute(
-            select(annotations).where(annotations.c.id == new_id)).one())
+            select(annotations_table).where(annotations_table.c.id == new_id)).one())
 
 
 def _own(conn: Connection, table: Any, author_column: str, study_instance_uid: str,
@@ -101,21 +103,21 @@ def _own(conn: Connection, table: Any, author_column: str, study_instance_uid: s
 def update_annotation(db: Database, study_instance_uid: str, annotation_id: int,
                       values: dict[str, Any], user: str, is_admin: bool) -> dict[str, Any]:
     with db.write() as conn:
-        _own(conn, annotations, "created_by", study_instance_uid, annotation_id, user,
+        _own(conn, annotations_table, "created_by", study_instance_uid, annotation_id, user,
              is_admin, "annotation")
         row = _check_annotation(conn, study_instance_uid, values)
-        conn.execute(update(annotations).where(annotations.c.id == annotation_id)
+        conn.execute(update(annotations_table).where(annotations_table.c.id == annotation_id)
                      .values(**row, updated_at=_now()))
         return _annotation_json(conn.execute(
-            select(annotations).where(annotations.c.id == annotation_id)).one())
+            select(annotations_table).where(annotations_table.c.id == annotation_id)).one())
 
 
 def delete_annotation(db: Database, study_instance_uid: str, annotation_id: int, user: str,
                       is_admin: bool) -> None:
     with db.write() as conn:
-        _own(conn, annotations, "created_by", study_instance_uid, annotation_id, user,
+        _own(conn, annotations_table, "created_by", study_instance_uid, annotation_id, user,
              is_admin, "annotation")
-        conn.execute(delete(annotations).where(annotations.c.id == annotation_id))
+        conn.execute(delete(annotations_table).where(annotations_table.c.id == annotation_id))
 
 
 def _comment_json(row: Any) -> dict[str, Any]:
@@ -126,9 +128,9 @@ def _comment_json(row: Any) -> dict[str, Any]:
 def list_comments(db: Database, study_instance_uid: str) -> list[dict[str, Any]]:
     """The comments of a study, oldest first."""
     with db.read() as conn:
-        rows = conn.execute(select(comments).where(
-            comments.c.study_instance_uid == study_instance_uid)
-            .order_by(comments.c.created_at, comments.c.id))
+        rows = conn.execute(select(comments_table).where(
+            comments_table.c.study_instance_uid == study_instance_uid)
+            .order_by(comments_table.c.created_at, comments_table.c.id))
         return [_comment_json(r) for r in rows]
 
 
@@ -137,18 +139,19 @@ def add_comment(db: Database, study_instance_uid: str, text: str,
     if not text.strip() or len(text) > MAX_COMMENT_CHARS:
         raise InvalidRequest(f'Argument "text" must hold 1 to {MAX_COMMENT_CHARS} characters.')
     with db.write() as conn:
-        new_id = conn.execute(insert(comments).values(
+        new_id = conn.execute(insert(comments_table).values(
             study_instance_uid=study_instance_uid, text=text, author=author,
-            created_at=_now())).inserted_primary_key[0]
-        return _comment_json(conn.execute(select(comments).where(comments.c.id == new_id)).one())
+            created_at=_now())).inserted_primary_key[0]  # type: ignore[index]
+        return _comment_json(conn.execute(
+            select(comments_table).where(comments_table.c.id == new_id)).one())
 
 
 def delete_comment(db: Database, study_instance_uid: str, comment_id: int, user: str,
                    is_admin: bool) -> None:
     with db.write() as conn:
-        _own(conn, comments, "author", study_instance_uid, comment_id, user, is_admin,
+        _own(conn, comments_table, "author", study_instance_uid, comment_id, user, is_admin,
              "comment")
-        conn.execute(delete(comments).where(comments.c.id == comment_id))
+        conn.execute(delete(comments_table).where(comments_table.c.id == comment_id))
 
 
 def counts(conn: Connection, study_instance_uids: Iterable[str]) -> dict[str, tuple[int, int]]:
@@ -157,7 +160,7 @@ def counts(conn: Connection, study_instance_uids: Iterable[str]) -> dict[str, tu
     out = {uid: (0, 0) for uid in uids}
     if not uids:
         return out
-    for table, position in ((comments, 0), (annotations, 1)):
+    for table, position in ((comments_table, 0), (annotations_table, 1)):
         for uid, number in conn.execute(
                 select(table.c.study_instance_uid, func.count())
                 .where(table.c.study_instance_uid.in_(uids))

@@ -11,16 +11,16 @@ from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text
 
 from hounsfield.index.schema import UID, JsonType, metadata
 
-__all__ = ["annotations", "comments"]
+__all__ = ["study_annotations", "study_comments"]
 
-annotations = Table(
+study_annotations = Table(
     "annotations",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("study_instance_uid", String(UID), nullable=False),
     Column("series_instance_uid", String(UID), nullable=False),
     Column("sop_instance_uid", String(UID), nullable=False),
-    Column("frame", Integer, nullable=True),  # 1-based frame of a multi-frame image
+    Column("frame", Integer, nullable=True),  # frame of a multi-frame image, as the viewer numbers it
     Column("tool", String(64), nullable=False),
     Column("label", String(256), nullable=False, server_default=""),
     # The viewer's annotation as it saved it (handles in world coordinates, cached stats).
@@ -31,7 +31,7 @@ annotations = Table(
     Index("ix_annotations_study", "study_instance_uid"),
 )
 
-comments = Table(
+study_comments = Table(
     "comments",
     metadata,
     Column("id", Integer, primary_key=True),

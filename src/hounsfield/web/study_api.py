@@ -62,7 +62,7 @@ def _is_admin(request: Request) -> bool:
 class AnnotationBody(Body):
     series_instance_uid: str = Field(min_length=1, max_length=UID)
     sop_instance_uid: str = Field(min_length=1, max_length=UID)
-    frame: int | None = Field(default=None, ge=1, le=1_000_000)
+    frame: int | None = Field(default=None, ge=0, le=1_000_000)
     tool: str = Field(min_length=1, max_length=64)
     label: str = Field(default="", max_length=256)
     data: dict[str, JsonValue]
