@@ -16,7 +16,7 @@ export function safeNext(next: string | null): string {
 function loginFailure(err: Error): string {
   if (err instanceof ApiError && err.retryAfter) {
     const minutes = Math.ceil(err.retryAfter / 60);
-    return `${err.message} Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`;
+    return `${err.message} Wait about ${minutes} minute${minutes === 1 ? '' : 's'}.`;
   }
   return err.message;
 }

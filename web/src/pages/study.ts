@@ -42,7 +42,8 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
       const seriesGrid = h('div', { className: 'series-grid', 'data-testid': 'series-grid' }, h('div', { className: 'status' }, 'Loading series…'));
       const documents = h('section', { className: 'panel', 'data-testid': 'study-documents' }, h('h2', {}, 'Documents'));
       const comments = commentsSection(uid, s, signal);
-      page.append(studyHeader(study), actions(uid, s),
+      let header = studyHeader(study);
+      page.append(header, actions(uid, s),
         h('section', { className: 'panel' }, h('h2', {}, 'Series'), seriesGrid), documents, comments.element);
 
       const loadSeries = (): Promise<void> =>
@@ -67,6 +68,13 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
               if (!answer.stored.length) return;
               void loadDocuments();
               void loadSeries();
+              // The counts in the header change too.
+              getStudy(uid, signal).then((fresh) => {
+                if (!fresh) return;
+                const next = studyHeader(fresh);
+                header.replaceWith(next);
+                header = next;
+              }, () => undefined);
             },
           })));
       }
