@@ -5,7 +5,7 @@
  */
 import { currentHref, navigate } from './router';
 
-export const CSRF_HEADER = 'X-CSRF-Token';
+const CSRF_HEADER = 'X-CSRF-Token';
 
 /** A failed API request: HTTP status, the server's error code and message. */
 export class ApiError extends Error {

@@ -11,7 +11,7 @@ import { renderNodes } from './admin-nodes';
 import { renderStats } from './admin-stats';
 import { renderGrants, renderGroups, renderUsers } from './admin-users';
 
-export type TabRenderer = (root: HTMLElement, params: URLSearchParams, signal: AbortSignal) => Promise<void>;
+type TabRenderer = (root: HTMLElement, params: URLSearchParams, signal: AbortSignal) => Promise<void>;
 
 const TABS: { id: string; label: string; permission: string; render: TabRenderer }[] = [
   { id: 'users', label: 'Users', permission: 'admin.users', render: renderUsers },

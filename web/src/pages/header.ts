@@ -8,7 +8,7 @@ import { navigate, type RouteName } from '../router';
 import { openPasswordDialog, openTokensDialog } from './account';
 
 /** Whether the session may use any administration page. */
-export function isAdministrator(session: Session): boolean {
+function isAdministrator(session: Session): boolean {
   return !session.authEnabled || (session.user?.permissions.some((p) => p.startsWith('admin.')) ?? false);
 }
 

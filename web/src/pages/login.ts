@@ -8,7 +8,7 @@ import { navigate } from '../router';
 import { formError, submitting } from './ui';
 
 /** Only a path on this site, never the login page itself (no open redirect). */
-export function safeNext(next: string | null): string {
+function safeNext(next: string | null): string {
   if (!next || !next.startsWith('/') || next.startsWith('//') || next.includes('\\') || next.startsWith('/login')) return '/';
   return next;
 }

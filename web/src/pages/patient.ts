@@ -11,7 +11,7 @@ import { documentList, type StudyDocument } from './documents';
 import { studyHref, viewerHref } from './links';
 import { counts } from './ui';
 
-export interface TimelineStudy {
+interface TimelineStudy {
   study_instance_uid: string;
   study_date: string;
   study_time: string;

@@ -44,7 +44,7 @@ export interface UploadOptions {
 }
 
 /** Split files into requests of at most BATCH_FILES files and BATCH_BYTES bytes. */
-export function batches(files: NamedFile[]): NamedFile[][] {
+function batches(files: NamedFile[]): NamedFile[][] {
   const out: NamedFile[][] = [];
   let current: NamedFile[] = [];
   let bytes = 0;
