@@ -219,6 +219,13 @@ async def test_timeline_of_a_patient_newest_first_within_scope(secure):
         # The referring physician sees only the study referred by him.
         body = (await referrer.get("/api/patients/P1/timeline")).json()
         assert [s["study_instance_uid"] for s in body["studies"]] == [welby]
+        # A Patient ID holding "/" is one percent-encoded path segment.
+        slashed = await secure.archive.ingest_bytes(
+            make_bytes(patient_id="P/7", patient_name="Slash^Sam"), Origin("test"))
+        r = await rad.get("/api/patients/P%2F7/timeline")
+        assert r.status_code == 200, r.text
+        assert [s["study_instance_uid"] for s in r.json()["studies"]] == \
+            [slashed.study_instance_uid]
         # Nothing visible: 404, as for an unknown patient.
         assert (await referrer.get("/api/patients/P2/timeline")).status_code == 404
         assert (await viewer.get("/api/patients/NOBODY/timeline")).status_code == 404

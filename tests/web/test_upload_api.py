@@ -63,7 +63,10 @@ async def test_dicom_files_and_a_zip_with_bad_members(secure):
     single = make_bytes(patient_id="U1", patient_name="Upload^One")
     inner = make_bytes(patient_id="U2", patient_name="Upload^Two")
     truncated = make_bytes(patient_id="U3")[:300]
-    bundle = _zip({"inner/a.dcm": inner, "inner/notes.txt": b"just text",
+    # Past the in-memory limit: streamed from the zip member into the archive.
+    large = make_bytes(patient_id="U4", rows=1500, columns=1500)
+    assert len(large) > SPOOL_LIMIT
+    bundle = _zip({"inner/a.dcm": inner, "big/large.dcm": large, "inner/notes.txt": b"just text",
                    "inner/broken.dcm": truncated, "inner/report.pdf": minimal_pdf("R", []),
                    "DICOMDIR": b"\0" * 128 + b"DICM", "__MACOSX/._a.dcm": b"junk"})
     before = _count(secure)
@@ -74,14 +77,15 @@ async def test_dicom_files_and_a_zip_with_bad_members(secure):
         assert r.status_code == 200, r.text
         body = r.json()
         assert [(s["name"], s["kind"]) for s in body["stored"]] == [
-            ("one.dcm", "dicom"), ("archive.zip/inner/a.dcm", "dicom")]
+            ("one.dcm", "dicom"), ("archive.zip/inner/a.dcm", "dicom"),
+            ("archive.zip/big/large.dcm", "dicom")]
         reasons = {x["name"]: x["reason"] for x in body["rejected"]}
         assert set(reasons) == {"archive.zip/inner/notes.txt", "archive.zip/inner/broken.dcm",
                                 "archive.zip/inner/report.pdf", "archive.zip/DICOMDIR"}
         assert "Not a DICOM file" in reasons["archive.zip/inner/notes.txt"]
         assert reasons["archive.zip/inner/report.pdf"] == NEEDS_STUDY
         assert reasons["archive.zip/inner/broken.dcm"]
-        assert _count(secure) == before + 2
+        assert _count(secure) == before + 3
         for stored in body["stored"]:
             r = await tech.get("/dicom-web/instances",
                                params={"SOPInstanceUID": stored["sop_instance_uid"]})

@@ -111,7 +111,8 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     _r("DELETE", "/api/studies/*/comments/*", "study.annotate", "annotate"),
     _r("GET", "/api/studies/*/documents", "study.view", "view"),
     _r("GET", "/api/studies/*/documents/*/content", "study.view", "view"),
-    _r("GET", "/api/patients/*/timeline", "study.search", "search"),
+    # A Patient ID may hold "/" (percent-encoded, decoded before routing): any segments.
+    _r("GET", "/api/patients/**/timeline", "study.search", "search"),
     _r("POST", "/api/upload", "study.upload", "store"),
     # remote DICOM nodes and storage statistics
     _r("GET", "/api/admin/nodes", "admin.nodes"),

@@ -275,7 +275,7 @@ def timeline(db: Any, scope: Scope | None, patient_id: str) -> dict[str, Any]:
     }
 
 
-@router.get("/api/patients/{patient_id}/timeline", tags=["studies"])
+@router.get("/api/patients/{patient_id:path}/timeline", tags=["studies"])
 async def patient_timeline(request: Request,
                            patient_id: Annotated[str, PathParam(min_length=1, max_length=64)]
                            ) -> dict[str, Any]:
