@@ -1,6 +1,7 @@
 /** The share dialog: a link to studies, with expiry, optional password and de-identification. */
 import { api } from '../api';
 import { clear, field, h, openDialog } from '../dom';
+import { shareHref } from './links';
 import { formError, formatDateTime, secretValue, submitting } from './ui';
 
 const EXPIRY: [number, string][] = [
@@ -12,7 +13,6 @@ const EXPIRY: [number, string][] = [
 
 interface ShareAnswer {
   token: string;
-  url: string;
   share: { expires_at: string; deidentify: boolean; password: boolean };
 }
 
@@ -48,7 +48,7 @@ export function openShareDialog(studyUids: string[]): void {
         h('p', { className: 'notice' },
           'Copy the link now: it is not shown again. It works until ', formatDateTime(answer.share.expires_at),
           answer.share.password ? ' and asks for the password.' : '.'),
-        secretValue(new URL(answer.url, location.origin).href, 'share-url'),
+        secretValue(new URL(shareHref(answer.token), location.origin).href, 'share-url'),
       );
       form.hidden = true;
     });
