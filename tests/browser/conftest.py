@@ -1,0 +1,313 @@
+"""Browser tests: Chromium (Debian's, driven by Playwright) against a real `hounsfield serve`
+with access control on, on small synthetic phantoms of known geometry.
+
+One server per test process (``pytest -n 2 --dist loadfile`` gives each worker its own):
+accounts and grants are made with the `hounsfield user` commands and the phantoms stored
+with `hounsfield import`, as an operator would. Every page a test opens records console
+errors and uncaught exceptions; a test ends with ``tab.assert_clean()``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from pydicom.uid import ExplicitVRLittleEndian, JPEGLSLossless, RLELossless
+
+from hounsfield.demo import Patient, Study, ct_volume, mr_series, write
+from hounsfield.web.pages import STATIC
+
+REQUIRE_ALL = os.environ.get("HOUNSFIELD_TEST_REQUIRE_POSTGRES") == "1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--enable-unsafe-swiftshader"]
+PASSWORD = "phantom-password-1"
+NORTH, SOUTH = "North Clinic", "South Clinic"
+# Account name -> roles. "north" is a viewer granted the studies of North Clinic only.
+USERS = {"admin": ("admin",), "rad1": ("radiologist",), "rad2": ("radiologist",),
+         "north": ("viewer",)}
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass(frozen=True)
+class Phantom:
+    """A stored study of one series whose geometry the tests know."""
+
+    study_uid: str
+    series_uid: str
+    patient_id: str
+    patient_name: str
+    study_date: str
+    modality: str
+    slices: int
+    rows: int
+    pixel_spacing: float
+    transfer_syntax: str
+    folder: Path  # its Part 10 files, as imported
+
+
+def _phantom_studies() -> dict[str, tuple[Patient, Study, Callable[..., Any], dict[str, Any]]]:
+    """The archive's content: three CT studies of one patient (native, RLE, JPEG-LS) on
+    three dates, a head MR of another, and a South Clinic CT that "north" may not see."""
+    anna = Patient("Testa^Anna", "BT001", "19700101", "F")
+    bernd = Patient("Muster^Bernd", "BT002", "19650505", "M")
+    carla = Patient("Geheim^Carla", "BT003", "19800808", "F")
+
+    def study(patient: Patient, number: int, date: str, description: str,
+              institution: str = NORTH) -> Study:
+        return Study.create(patient, date, description, seed=7, number=number,
+                            study_time="093000", institution_name=institution,
+                            referring_physician_name="Referrer^Rita")
+
+    ct = {"slices": 64, "rows": 128, "columns": 128}
+    return {
+        "ct_native": (anna, study(anna, 1, "20240115", "CT chest native"), ct_volume,
+                      {**ct, "transfer_syntax": ExplicitVRLittleEndian}),
+        "ct_rle": (anna, study(anna, 2, "20240610", "CT chest RLE"), ct_volume,
+                   {**ct, "transfer_syntax": RLELossless}),
+        "ct_jpegls": (anna, study(anna, 3, "20250301", "CT chest JPEG-LS"), ct_volume,
+                      {**ct, "transfer_syntax": JPEGLSLossless}),
+        "mr": (bernd, study(bernd, 1, "20230520", "MR head"), mr_series,
+               {"slices": 16, "rows": 128, "columns": 128}),
+        "secret": (carla, study(carla, 1, "20220101", "CT chest south", SOUTH), ct_volume,
+                   {"slices": 8, "rows": 64, "columns": 64}),
+    }
+
+
+def _write_phantoms(folder: Path) -> dict[str, Phantom]:
+    made: dict[str, Phantom] = {}
+    for name, (patient, study, generate, options) in _phantom_studies().items():
+        first = None
+        for ds in generate(patient, study, **options):
+            write(ds, folder / name / f"{ds.InstanceNumber:04d}.dcm")
+            first = first or ds
+        assert first is not None
+        made[name] = Phantom(
+            study_uid=study.study_instance_uid, series_uid=first.SeriesInstanceUID,
+            patient_id=patient.patient_id, patient_name=patient.name,
+            study_date=study.study_date, modality=first.Modality, slices=options["slices"],
+            rows=options["rows"], pixel_spacing=float(first.PixelSpacing[0]),
+            transfer_syntax=str(first.file_meta.TransferSyntaxUID), folder=folder / name)
+    return made
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `hounsfield serve` and what it holds."""
+
+    base_url: str
+    data_dir: Path
+    env: dict[str, str]
+    phantoms: dict[str, Phantom]
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    def cli(self, *args: str, stdin: str = "") -> str:
+        """Run a `hounsfield` command against this archive; return its output."""
+        return self.cli_all([(args, stdin)])[0]
+
+    def cli_all(self, commands: list[tuple[tuple[str, ...], str]]) -> list[str]:
+        """Run several `hounsfield` commands at once (each: arguments, standard input)."""
+        running = [(args, subprocess.Popen(
+            [sys.executable, "-m", "hounsfield.cli", *args], env=self.env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+            for args, _ in commands]
+        outputs = []
+        for (args, proc), (_, stdin) in zip(running, commands):
+            out = proc.communicate(stdin.encode(), timeout=120)[0].decode()
+            if proc.returncode:
+                raise AssertionError(f"hounsfield {' '.join(args)} failed:\n{out}")
+            outputs.append(out)
+        return outputs
+
+
+def _require(condition: bool, why: str) -> None:
+    """Skip when a browser-test prerequisite is missing, except on CI where it fails."""
+    if not condition:
+        if REQUIRE_ALL:
+            pytest.fail(f"{why} (HOUNSFIELD_TEST_REQUIRE_POSTGRES=1: nothing may be skipped)")
+        pytest.skip(why)
+
+
+def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
+    """Store the phantoms, make the accounts and start `hounsfield serve` on a free port."""
+    port = free_port()
+    data_dir = tmp / "data"
+    env = dict(os.environ, HOUNSFIELD_DATA_DIR=str(data_dir),
+               HOUNSFIELD_HTTP_HOST="127.0.0.1", HOUNSFIELD_HTTP_PORT=str(port),
+               HOUNSFIELD_DICOM_HOST="127.0.0.1", HOUNSFIELD_DICOM_PORT="0",
+               HOUNSFIELD_DICOMWEB_RENDER_WORKERS="1", HOUNSFIELD_STORAGE_FSYNC="false",
+               HOUNSFIELD_LOG_LEVEL="warning", **(env_extra or {}))
+    phantoms = _write_phantoms(tmp / "phantoms")
+    server = Server(f"http://127.0.0.1:{port}", data_dir, env, phantoms, process=None)  # type: ignore[arg-type]
+    server.cli("import", "--quiet", "--workers", "1", str(tmp / "phantoms"))
+    server.cli_all([(("user", "add", username, *(a for r in roles for a in ("--role", r)),
+                      "--password-stdin"), PASSWORD + "\n") for username, roles in USERS.items()])
+    server.cli("user", "grant", "north", "--institution", NORTH)
+    log = open(tmp / "server.log", "wb")
+    server.process = subprocess.Popen([sys.executable, "-m", "hounsfield.cli", "serve"],
+                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{server.base_url}/api/health", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or server.process.poll() is not None:
+            server.process.kill()
+            raise AssertionError("the server did not start:\n"
+                                 + (tmp / "server.log").read_text(errors="replace"))
+        time.sleep(0.2)
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def pages_built() -> None:
+    """The built front end is needed; only a machine without npm may lack it."""
+    if not (STATIC / "index.html").is_file():
+        if shutil.which("npm") is None and not REQUIRE_ALL:
+            pytest.skip("web pages are not built and npm is missing")
+        pytest.fail("web pages are not built: run `make web`")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, pages_built: None) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("browser"))
+    try:
+        yield running
+    finally:
+        stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def browser(pages_built: None) -> Iterator[Any]:
+    _require(Path(CHROMIUM).is_file(), f"Chromium is not installed at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _require(False, "playwright is not installed (pip install -e '.[test]')")
+        raise
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Tab:
+    """A page of a browser context that records console errors and page errors."""
+
+    def __init__(self, page: Any, base_url: str) -> None:
+        self.page = page
+        self.base_url = base_url
+        self.console_errors: list[str] = []
+        page.on("console", lambda m: m.type == "error" and self.console_errors.append(
+            f"{m.text} ({m.location.get('url', '')})"))
+        page.on("pageerror", lambda e: self.console_errors.append(f"page error: {e}"))
+
+    def open(self, path: str) -> Any:
+        """Go to ``path`` and wait until the page has shown its first content."""
+        self.page.goto(self.base_url + path)
+        return self.wait_ready()
+
+    def wait_ready(self) -> Any:
+        self.wait_for("window.__hf !== undefined")
+        self.page.evaluate("window.__hf.ready")
+        return self.page
+
+    def wait_for(self, expression: str, timeout: float = 30.0) -> Any:
+        """Poll ``expression`` until it is truthy. (Playwright's wait_for_function compiles
+        its argument in the page, which the pages' Content-Security-Policy forbids.)"""
+        deadline = time.monotonic() + timeout
+        while not (value := self.page.evaluate(expression)):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.05)
+        return value
+
+    def hf(self, expression: str, arg: Any = None) -> Any:
+        """Evaluate ``expression`` (JavaScript, may use ``hf`` and ``arg``)."""
+        return self.page.evaluate(f"(arg) => {{ const hf = window.__hf; return {expression}; }}",
+                                  arg)
+
+    def grey(self, selector: str) -> np.ndarray:
+        """The element as shown on screen, as grey levels (rows x columns, 0..255)."""
+        png = self.page.locator(selector).screenshot()
+        return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+
+    def assert_clean(self, expected: Callable[[str], bool] = lambda _: False) -> None:
+        """No console error (other than ``expected`` ones) and no error shown on the page."""
+        unexpected = [e for e in self.console_errors if not expected(e)]
+        assert unexpected == [], f"console errors: {unexpected}"
+
+
+class Session:
+    """A browser context logged in as one user (its cookies hold the session)."""
+
+    def __init__(self, browser: Any, server: Server, username: str | None) -> None:
+        self.server = server
+        self.context = browser.new_context(base_url=server.base_url,
+                                           viewport={"width": 1280, "height": 800})
+        self.csrf_token = ""
+        if username:
+            r = self.context.request.post("/api/auth/login",
+                                          data={"username": username, "password": PASSWORD})
+            assert r.ok, r.text()
+            self.csrf_token = r.json()["csrf_token"]
+
+    def tab(self) -> Tab:
+        return Tab(self.context.new_page(), self.server.base_url)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture(scope="module")
+def login(browser: Any, server: Server) -> Iterator[Callable[[str | None], Session]]:
+    """``login(username)``: a browser context of that user, made once per module."""
+    sessions: dict[str | None, Session] = {}
+
+    def get(username: str | None) -> Session:
+        if username not in sessions:
+            sessions[username] = Session(browser, server, username)
+        return sessions[username]
+
+    yield get
+    for session in sessions.values():
+        session.close()
+
+
+@pytest.fixture
+def tab(login: Callable[[str | None], Session]) -> Iterator[Tab]:
+    """A new page of rad1's context."""
+    opened = login("rad1").tab()
+    try:
+        yield opened
+    finally:
+        opened.page.close()
