@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, Iterable, Iterator
 
 from PIL import Image, ImageOps, JpegImagePlugin
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
@@ -116,15 +117,16 @@ def document_title(kind: str, meta: dict[str, Any]) -> str:
 
 # --- content ------------------------------------------------------------------------------
 
-def document_content(kind: str, fp: BinaryIO) -> tuple[str, bytes | tuple[int, int]]:
+def document_content(kind: str, fp: BinaryIO) -> tuple[str, bytes | tuple[int, int] | None]:
     """(media type, content) of a stored document read from ``fp``. For an encapsulated
     document the content is its (offset, length) in the file, so it can be streamed from
-    storage; otherwise the bytes (a JPEG for a photo, text for an SR)."""
+    storage; for an SR its text; for a photo kept as JPEG that JPEG, and None for a photo
+    that must be rendered."""
     if kind in ("pdf", "cda"):
         media = "application/pdf" if kind == "pdf" else "text/xml"
         ds = dcmread(fp, defer_size=1024)
         declared = ds.get("EncapsulatedDocumentLength")
-        raw = ds.get_item(_ENCAPSULATED_DOCUMENT)
+        raw = ds.get_item(_ENCAPSULATED_DOCUMENT, keep_deferred=True)
         if raw is None:
             raise InvalidObject("The document holds no Encapsulated Document (0042,0011)")
         deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
@@ -141,9 +143,7 @@ def document_content(kind: str, fp: BinaryIO) -> tuple[str, bytes | tuple[int, i
         frame = next(generate_frames(ds.PixelData, number_of_frames=1))
         end = frame.rfind(b"\xff\xd9")  # the fragment is padded to even length
         return "image/jpeg", frame[:end + 2] if end >= 0 else frame
-    from hounsfield.imaging.render import render
-
-    return "image/jpeg", render(ds, 0, media_type="image/jpeg")
+    return "image/jpeg", None
 
 
 def _item_value(item: Dataset) -> str:
@@ -216,8 +216,6 @@ def sniff(head: bytes) -> str | None:
 def study_template(meta: dict[str, Any]) -> Dataset:
     """Patient and study attributes of a stored study, from one of its instances' DICOM
     JSON; written in UTF-8 whatever the study's character set."""
-    from pydicom.datadict import tag_for_keyword
-
     wanted = {f"{tag_for_keyword(k):08X}" for k in _STUDY_KEYWORDS}
     ds = Dataset.from_json({t: e for t, e in meta.items() if t in wanted
                             and "Value" in e})

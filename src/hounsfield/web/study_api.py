@@ -19,7 +19,10 @@ from sqlalchemy import Connection, select
 from hounsfield import collab
 from hounsfield.archive import documents
 from hounsfield.archive.access import Scope, current_scope
+from hounsfield.archive.dicomjson import load
 from hounsfield.dicomweb.service import check_uid
+from hounsfield.dicomweb.wado import source_of
+from hounsfield.imaging.render import render
 from hounsfield.errors import NotFound
 from hounsfield.index.schema import UID, instances, series, studies
 from hounsfield.web.auth_api import Body, RowId, _db, _principal, _run, _state
@@ -146,8 +149,6 @@ _DOCUMENT_COLUMNS = (studies.c.study_instance_uid, series.c.series_instance_uid,
 
 def study_documents(conn: Connection, study_pks: list[int]) -> dict[str, list[documents.Document]]:
     """The documents of the studies (by primary key), oldest first, per Study Instance UID."""
-    from hounsfield.archive.dicomjson import load
-
     out: dict[str, list[documents.Document]] = {}
     if not study_pks:
         return out
@@ -201,7 +202,7 @@ async def document_content(study_uid: StudyUID, request: Request,
         raise NotFound(f"Instance {sop_uid} is not a document")
     store = archive.core.store
 
-    def read() -> tuple[str, bytes | tuple[int, int]]:
+    def read() -> tuple[str, bytes | tuple[int, int] | None]:
         path = store.local_path(ref.blob_key)
         if path is not None:
             with open(path, "rb") as fp:
@@ -209,6 +210,10 @@ async def document_content(study_uid: StudyUID, request: Request,
         return documents.document_content(kind, io.BytesIO(store.read_bytes(ref.blob_key)))
 
     media, content = await _run(request, read)
+    if content is None:  # a photo kept uncompressed: rendered out of process (rule 4)
+        web = _state(request).dicomweb
+        content = await web.pool.run(render, await source_of(web, ref), 0,
+                                     media_type="image/jpeg")
     headers = {"Cache-Control": "private, no-cache"}
     if kind == "pdf":
         headers["Content-Disposition"] = f'inline; filename="{sop_uid}.pdf"'
