@@ -17,17 +17,18 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "auth"))
-from security_app import open_secure_app  # noqa: E402
+from security_app import PASSWORD, open_secure_app  # noqa: E402
 
 from dicom_factory import make_bytes  # noqa: E402
 from hounsfield.archive.ingest import SPOOL_LIMIT  # noqa: E402
 from hounsfield.demo.pdf import minimal_pdf  # noqa: E402
+from hounsfield.web.security import CSRF_HEADER  # noqa: E402
 from hounsfield.web.upload_api import NEEDS_STUDY  # noqa: E402
 
 
 @pytest.fixture
 async def secure(settings):
-    sec = await open_secure_app(settings)
+    sec = await open_secure_app(settings, password_user=True)
     yield sec
     await sec.close()
 
@@ -169,3 +170,21 @@ async def test_pdf_and_photos_attached_to_a_study(secure):
         path = secure.archive.local_path(ref)
         assert path is not None
         assert _dciodvfy_errors(path) == [], ref.sop_class_uid
+
+
+async def test_the_browser_uploads_with_its_session_and_csrf_header(secure):
+    """As the pages do: a session cookie, and the CSRF header on the state-changing POST;
+    without the header the upload is refused and nothing is stored."""
+    before = _count(secure)
+    files = [("files", ("one.dcm", make_bytes(patient_id="S1"), "application/dicom"))]
+    async with secure.client() as browser:
+        login = await browser.post("/api/auth/login",
+                                   json={"username": "rad", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        r = await browser.post("/api/upload", files=files)
+        assert r.status_code == 403
+        assert _count(secure) == before
+        r = await browser.post("/api/upload", files=files,
+                               headers={CSRF_HEADER: login.json()["csrf_token"]})
+        assert r.status_code == 200 and len(r.json()["stored"]) == 1
+    assert _count(secure) == before + 1
