@@ -288,6 +288,12 @@ class Session:
         self.context.close()
 
 
+@pytest.fixture(scope="session")
+def password() -> str:
+    """Every account's password."""
+    return PASSWORD
+
+
 @pytest.fixture(scope="module")
 def login(browser: Any, server: Server) -> Iterator[Callable[[str | None], Session]]:
     """``login(username)``: a browser context of that user, made once per module."""
