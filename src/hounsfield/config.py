@@ -160,8 +160,8 @@ SCHEMA: tuple[Setting, ...] = (
     _s("dicom.accept_all_transfer_syntaxes", "bool", True,
        "Accept every transfer syntax proposed for storage and keep the original bytes."),
     _s("dicom.remote_nodes", "table", {},
-       "Remote DICOM nodes, by name: {ae_title, host, port, tls}. Only these may be C-MOVE "
-       "destinations."),
+       "Remote DICOM nodes, by name: {ae_title, host, port, tls}. These and the nodes an "
+       "administrator adds in the web application are the only C-MOVE destinations."),
     _s("dicom.allow_echo", "list", ["*"], "Calling AE titles allowed to C-ECHO ('*': any)."),
     _s("dicom.allow_store", "list", ["*"], "Calling AE titles allowed to C-STORE ('*': any)."),
     _s("dicom.allow_find", "list", ["*"], "Calling AE titles allowed to C-FIND ('*': any)."),
