@@ -125,7 +125,11 @@ async def test_share_link_opens_exactly_the_shared_study_read_only(secure):
         assert r.status_code == 401
     events, _ = audit.search(secure.db, action="share_access")
     assert {e["outcome"] for e in events} == {"success", "denied"}
-    assert audit.search(secure.db, user=f"share:{share_id}", action="search")[1] == 2
+    assert audit.search(secure.db, user=f"share:{share_id}", action="search",
+                        outcome="success")[1] == 2
+    # The refused requests are on the trail too: the other study, the delete, the counts.
+    denied, _ = audit.search(secure.db, user=f"share:{share_id}", outcome="denied")
+    assert sorted(e["action"] for e in denied) == ["delete", "search", "view"]
 
 
 async def test_password_protected_and_deidentified_share(secure):

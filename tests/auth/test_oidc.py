@@ -208,7 +208,7 @@ async def test_roles_come_from_the_provider_at_every_login(mapped, provider):
     assert await _roles_after_login(mapped, provider, {"realm_access": {"roles": []}}) \
         == ["viewer"]
     assert await _roles_after_login(mapped, provider, {}) == ["viewer"]
-    changes, _ = audit.search(mapped.db, action="admin", user="view")
+    changes, _ = audit.search(mapped.db, action="admin", user="view", outcome="success")
     assert [e["details"]["roles"] for e in changes][::-1] == [
         ["admin"], ["radiologist", "referring_physician"], ["viewer"]]
 

@@ -133,15 +133,15 @@ class SecurityMiddleware:
             await self._audit_failed_credentials(request, exc)
             await self._refuse(send, exc, request)
             return
-        if principal is None:
-            await self._refuse(send, Unauthorized("Authentication required."), request)
-            return
-        problem = self._check(principal, rule, request)
+        problem = Unauthorized("Authentication required.") if principal is None else \
+            self._check(principal, rule, request)
         if problem is not None:
-            if rule is not None and rule.audit:
-                await self._record(rule, principal, request, "denied", problem.message)
+            action = _refused_action(rule)
+            if action is not None:
+                await self._record(action, principal, request, "denied", problem.message)
             await self._refuse(send, problem, request)
             return
+        assert principal is not None and rule is not None
         view = None
         if principal.share is not None and principal.share.deidentify:
             # Pseudonymous UIDs in, de-identified answers out; from here on the request
@@ -152,27 +152,27 @@ class SecurityMiddleware:
                                       self.settings, self.key, principal.share)
                 scope = deidentified_view.translate(view, scope, self.base_path)
             except HounsfieldError as exc:
-                if rule is not None and rule.audit:
-                    await self._record(rule, principal, request, "denied", exc.message)
+                if rule.audit:
+                    await self._record(rule.audit, principal, request, "denied", exc.message)
                 await self._refuse(send, exc, request)
                 return
             request = Request(scope)
-        if rule is not None and rule.audit and _study_uids(request):
+        if rule.audit and _study_uids(request):
             # Known before the handler runs: a deleted study no longer names its patient.
             await self.run(self.audit.remember_patients, _study_uids(request))
-        if principal.scope is not None and rule is not None and rule.audit in _GUARDED:
+        if principal.scope is not None and rule.audit in _GUARDED:
             missing = await self.run(self._outside_scope, principal.scope, request)
             if missing:
                 # The same answer as for a study that is not stored: no existence leak.
                 problem = NotFound(f"Study {missing} is not stored")
-                await self._record(rule, principal, request, "denied", "outside scope")
+                await self._record(rule.audit, principal, request, "denied", "outside scope")
                 await self._refuse(send, problem, request)
                 return
         scope["user"] = principal
         token = current_scope.set(principal.scope)
         status = {"code": 500, "started": 0}
         stored: list[bytes] = []  # a STOW-RS answer names the studies stored (PS3.18 10.5.3)
-        keep_body = rule is not None and rule.audit == "store"
+        keep_body = rule.audit == "store"
 
         async def send_status(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -195,9 +195,9 @@ class SecurityMiddleware:
                     await self._refuse(send_status, exc, request)
         finally:
             current_scope.reset(token)
-            if rule is not None and rule.audit:
+            if rule.audit:
                 outcome = "success" if status["code"] < 400 else "failure"
-                await self._record(rule, principal, request, outcome,
+                await self._record(rule.audit, principal, request, outcome,
                                    None if outcome == "success" else f"HTTP {status['code']}",
                                    extra_uids=_STUDY_IN_TEXT.findall(b"".join(stored)))
 
@@ -319,10 +319,9 @@ class SecurityMiddleware:
         return missing[0] if missing else None
 
     # --- audit -------------------------------------------------------------------------
-    async def _record(self, rule: RouteRule, principal: Principal, request: Request,
+    async def _record(self, action: str, principal: Principal | None, request: Request,
                       outcome: str, reason: str | None,
                       extra_uids: Sequence[bytes] = ()) -> None:
-        assert rule.audit is not None
         uids = list(dict.fromkeys(_study_uids(request)
                                   + [u.decode("ascii") for u in extra_uids]))
         params = parse_qs(request.url.query)
@@ -332,11 +331,11 @@ class SecurityMiddleware:
             details["query"] = request.url.query[:2000]
         if reason:
             details["reason"] = reason[:500]
-        if principal.share is not None:
+        if principal is not None and principal.share is not None:
             details["share"] = principal.share.id
         try:
-            await self.audit.record(action=rule.audit, outcome=outcome,
-                                    user=principal.username,
+            await self.audit.record(action=action, outcome=outcome,
+                                    user=principal.username if principal else "",
                                     remote_address=client_address(request.scope),
                                     patient_id=patient_ids[0][:64], study_instance_uid=uids,
                                     details=details)
@@ -385,6 +384,22 @@ class SecurityMiddleware:
                 message["headers"] = headers + extra
             await send(message)
         return wrapped
+
+
+# Refused requests to routes whose handlers record what they do (export, sharing, the
+# administration): the action that the route's permission guards.
+_REFUSED_ACTIONS = {
+    "study.search": "search", "study.view": "view", "study.download": "export",
+    "study.upload": "store", "study.delete": "delete", "study.share": "share",
+    "study.annotate": "annotate", "report.sign": "report_sign", "admin.users": "admin",
+    "admin.audit": "admin", "admin.settings": "admin", "admin.nodes": "configure",
+}
+
+
+def _refused_action(rule: RouteRule | None) -> str | None:
+    if rule is None:
+        return None
+    return rule.audit or _REFUSED_ACTIONS.get(rule.permission)
 
 
 def _study_uids(request: Request) -> list[str]:
