@@ -20,7 +20,7 @@ study_annotations = Table(
     Column("study_instance_uid", String(UID), nullable=False),
     Column("series_instance_uid", String(UID), nullable=False),
     Column("sop_instance_uid", String(UID), nullable=False),
-    Column("frame", Integer, nullable=True),  # frame of a multi-frame image, as the viewer numbers it
+    Column("frame", Integer, nullable=True),  # as the viewer numbers frames; None: the image
     Column("tool", String(64), nullable=False),
     Column("label", String(256), nullable=False, server_default=""),
     # The viewer's annotation as it saved it (handles in world coordinates, cached stats).
