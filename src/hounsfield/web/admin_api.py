@@ -12,7 +12,7 @@ from pydantic import Field
 from sqlalchemy import distinct, func, select
 
 from hounsfield import __version__, nodes
-from hounsfield.index.schema import instances, patients, series, studies
+from hounsfield.index.schema import instances, series
 from hounsfield.storage.filesystem import FilesystemStore
 from hounsfield.storage.memory import MemoryStore
 from hounsfield.web.auth_api import Body, RowId, _db, _run, _state
@@ -82,12 +82,9 @@ def storage_stats(core: Any) -> dict[str, Any]:
     # Days in UTC whatever the database session's time zone.
     day = func.date(func.timezone("UTC", received) if core.db.dialect == "postgresql"
                     else received)
+    totals = core.stats()
+    totals["bytes"] = totals.pop("size_bytes")
     with core.db.read() as conn:
-        totals = {name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-                  for name, table in (("patients", patients), ("studies", studies),
-                                      ("series", series), ("instances", instances))}
-        totals["bytes"] = int(conn.execute(
-            select(func.coalesce(func.sum(instances.c.size), 0))).scalar_one())
         by_modality = [
             {"modality": modality, "studies": int(n_studies), "instances": int(n_instances),
              "bytes": int(n_bytes)}
