@@ -9,6 +9,7 @@ import io
 import shutil
 import subprocess
 import sys
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -188,3 +189,29 @@ async def test_the_browser_uploads_with_its_session_and_csrf_header(secure):
                                headers={CSRF_HEADER: login.json()["csrf_token"]})
         assert r.status_code == 200 and len(r.json()["stored"]) == 1
     assert _count(secure) == before + 1
+
+
+async def test_a_large_upload_is_streamed_not_held_in_memory(sqlite_settings, tmp_path):
+    """A 32 MB object goes from the request to storage through temporary files: the
+    server's Python memory grows by a fraction of it (DESIGN rule 3)."""
+    sec = await open_secure_app(sqlite_settings, with_studies=False)
+    try:
+        path = tmp_path / "big.dcm"
+        path.write_bytes(make_bytes(patient_id="BIG", rows=4096, columns=4096))
+        size = path.stat().st_size
+        async with sec.client("tech") as tech:
+            tracemalloc.start()
+            try:
+                with path.open("rb") as fh:  # the client streams the file too
+                    r = await tech.post("/api/upload", files=[
+                        ("files", ("big.dcm", fh, "application/dicom"))])
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+        assert r.status_code == 200 and len(r.json()["stored"]) == 1, r.text
+        ref = sec.archive.core.instances(sop_instance_uid=r.json()["stored"][0][
+            "sop_instance_uid"])[0]
+        assert ref.size == size
+        assert peak < size / 3, (peak, size)
+    finally:
+        await sec.close()
