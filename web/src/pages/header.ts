@@ -30,14 +30,14 @@ function userMenu(session: Session): HTMLElement {
   const user = session.user!;
   const button = h(
     'button',
-    { type: 'button', className: 'user-button', 'aria-haspopup': 'true', 'aria-expanded': 'false', 'data-testid': 'user-menu-button' },
+    { type: 'button', className: 'user-button', 'aria-expanded': 'false', 'aria-controls': 'user-menu', 'data-testid': 'user-menu-button' },
     user.display_name || user.username,
   );
   const item = (text: string, testid: string, action: () => void) =>
-    h('button', { type: 'button', role: 'menuitem', 'data-testid': testid, onclick: () => { close(); action(); } }, text);
+    h('button', { type: 'button', 'data-testid': testid, onclick: () => { close(); action(); } }, text);
   const menu = h(
     'div',
-    { className: 'user-menu', role: 'menu', hidden: true, 'data-testid': 'user-menu' },
+    { className: 'user-menu', id: 'user-menu', hidden: true, 'data-testid': 'user-menu' },
     h('div', { className: 'who' },
       h('strong', { 'data-testid': 'user-name' }, user.display_name || user.username),
       user.display_name ? h('span', { className: 'muted' }, user.username) : null,
@@ -55,7 +55,7 @@ function userMenu(session: Session): HTMLElement {
     menu.hidden = false;
     button.setAttribute('aria-expanded', 'true');
     document.addEventListener('click', onOutside);
-    menu.querySelector<HTMLButtonElement>('[role=menuitem]')?.focus();
+    menu.querySelector<HTMLButtonElement>('button')?.focus();
   }
   function close(): void {
     menu.hidden = true;
