@@ -103,9 +103,16 @@ async def _serving(site: Site, settings: Settings) -> AsyncIterator[DicomServer]
         await site.trail.close()
 
 
+def server_settings(tmp_path: Path, **changes: Any) -> Settings:
+    # A generous ARTIM timer: pynetdicom's threads may be slow to send the A-ASSOCIATE-RQ
+    # on a busy machine, and the connection must not be closed before.
+    settings: Settings = dicom_settings(tmp_path, dicom__artim_timeout=15.0, **changes)
+    return settings
+
+
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    opened = await _open_site(dicom_settings(tmp_path))
+    opened = await _open_site(server_settings(tmp_path))
     yield opened
     await opened.archive.close()
 
@@ -228,16 +235,20 @@ def move_study(study: str, destination: str) -> Callable[[Any], tuple[int, str]]
 async def test_identity_accepted_with_positive_response(tmp_path: Path, site: Site,
                                                         passcode: str) -> None:
     secret = PASSWORD if passcode == "password" else site.token
-    async with _serving(site, dicom_settings(tmp_path)):
+    async with _serving(site, server_settings(tmp_path)):
         asked = await associate(site, identity("doctor", secret), echo)
         silent = await associate(site, identity("doctor", secret, positive=False), echo)
     # PS3.7 D.3.3.7.2: for type 2 the server response is present and empty.
     assert (asked.established, asked.server_response, asked.result) == (True, b"", 0)
     assert (silent.established, silent.server_response, silent.result) == (True, None, 0)
+    logins = await site.events(user="doctor", action="login")
+    assert [(e["outcome"], e["details"]["method"], e["remote_address"]) for e in logins] == \
+        [("success", passcode, "127.0.0.1")] * 2
+    assert logins[0]["details"]["calling_ae_title"] == "WORKSTATION"
 
 
 async def test_wrong_identities_are_rejected_and_audited(tmp_path: Path, site: Site) -> None:
-    async with _serving(site, dicom_settings(tmp_path)):
+    async with _serving(site, server_settings(tmp_path)):
         wrong = await associate(site, identity("tech", "not the password"), calling="CT1")
         bare = await associate(site, identity("tech", kind=1), calling="CT1")
         stranger = await associate(site, identity("nobody", PASSWORD), calling="CT1")
@@ -247,6 +258,8 @@ async def test_wrong_identities_are_rejected_and_audited(tmp_path: Path, site: S
     for outcome in (wrong, bare, stranger, other_token):
         assert not outcome.established and outcome.rejection == (1, 2, 1)
     assert right.established and right.result == 0
+    assert [e["outcome"] for e in await site.events(action="login", user="tech")].count(
+        "success") == 1
     failures = await site.events(action="login", outcome="failure")
     assert sorted(e["user"] for e in failures) == ["nobody", "tech", "tech", "tech"]
     for event in failures:
@@ -257,7 +270,7 @@ async def test_wrong_identities_are_rejected_and_audited(tmp_path: Path, site: S
 
 
 async def test_locked_account_is_rejected_transiently(tmp_path: Path, site: Site) -> None:
-    settings = dicom_settings(tmp_path, auth__login_max_failures=2)
+    settings = server_settings(tmp_path, auth__login_max_failures=2)
     async with _serving(site, settings):
         for _ in range(2):
             assert (await associate(site, identity("tech", "wrong"))).rejection == (1, 2, 1)
@@ -267,15 +280,16 @@ async def test_locked_account_is_rejected_transiently(tmp_path: Path, site: Site
 
 @pytest.mark.parametrize("required", [True, False])
 async def test_require_user_identity(tmp_path: Path, site: Site, required: bool) -> None:
-    async with _serving(site, dicom_settings(tmp_path, dicom__require_user_identity=required)):
+    async with _serving(site, server_settings(tmp_path, dicom__require_user_identity=required)):
         anonymous = await associate(site, None, find_studies, calling="NOID")
         named = await associate(site, identity("tech", PASSWORD), find_studies)
     everything = [STUDY_OWN, STUDY_GRANTED, STUDY_OTHER]
     assert named.established and named.result == everything
     if required:
         assert not anonymous.established and anonymous.rejection == (1, 2, 1)
-        [event] = await site.events(action="login")
-        assert (event["user"], event["outcome"]) == ("AE:NOID", "failure")
+        logins = await site.events(action="login")
+        assert {(e["user"], e["outcome"]) for e in logins} == {("AE:NOID", "failure"),
+                                                              ("tech", "success")}
     else:  # AE title rules only, as before: every study
         assert anonymous.established and anonymous.result == everything
         assert {e["user"] for e in await site.events(action="search")} == {"AE:NOID", "tech"}
@@ -350,18 +364,18 @@ def echo_and_find(assoc: Any) -> tuple[int, int, str]:
 
 
 async def test_echo_and_find_need_their_permissions(tmp_path: Path, site: Site) -> None:
-    async with _serving(site, dicom_settings(tmp_path)):
+    async with _serving(site, server_settings(tmp_path)):
         reader = await associate(site, identity("reader", site.reader_token), echo_and_find)
     assert reader.result == (NOT_AUTHORIZED, NOT_AUTHORIZED,
                              "User reader lacks permission dicom.find")
-    [denied] = await site.events(user="reader")
+    [denied] = await site.events(user="reader", action="search")
     assert (denied["action"], denied["outcome"], denied["patient_id"]) == \
         ("search", "denied", "PAT1")
     assert denied["details"]["query"] == "QueryRetrieveLevel=STUDY&PatientID=PAT1"
 
 
 async def test_move_needs_the_dicom_move_permission(tmp_path: Path, site: Site) -> None:
-    async with _serving(site, dicom_settings(tmp_path)):
+    async with _serving(site, server_settings(tmp_path)):
         doctor = await associate(site, identity("doctor", PASSWORD),
                                  move_study(STUDY_OWN, "ELSEWHERE"))
         tech = await associate(site, identity("tech", PASSWORD),
@@ -377,7 +391,7 @@ async def test_move_needs_the_dicom_move_permission(tmp_path: Path, site: Site) 
 async def test_permissions_apply_only_with_auth_enabled(tmp_path: Path, site: Site) -> None:
     """auth.enabled off: the identity is still checked and named on the audit trail, but
     the user's permissions and scope do not narrow the AE title rules."""
-    async with _serving(site, dicom_settings(tmp_path, auth__enabled=False)):
+    async with _serving(site, server_settings(tmp_path, auth__enabled=False)):
         found = await associate(site, identity("doctor", PASSWORD), find_studies)
         wrong = await associate(site, identity("doctor", "wrong"))
     assert found.result == [STUDY_OWN, STUDY_GRANTED, STUDY_OTHER]
@@ -391,7 +405,7 @@ async def test_permissions_apply_only_with_auth_enabled(tmp_path: Path, site: Si
 async def test_dcmtk_storescu_with_user_and_password(tmp_path: Path, site: Site) -> None:
     images = {user: _image(f"{PREFIX}.3{i}", f"PAT3{i}", "")
               for i, user in enumerate(("tech", "doctor", "intruder"))}
-    async with _serving(site, dicom_settings(tmp_path)) as server:
+    async with _serving(site, server_settings(tmp_path)) as server:
         outputs = {}
         for user, ds in images.items():
             path = write_file(ds, tmp_path / f"{user}.dcm")
@@ -411,7 +425,8 @@ async def test_dcmtk_storescu_with_user_and_password(tmp_path: Path, site: Site)
     stored = {user: len(await site.archive.instances(sop_instance_uid=ds.SOPInstanceUID))
               for user, ds in images.items()}
     assert stored == {"tech": 1, "doctor": 0, "intruder": 0}
-    assert [e["outcome"] for e in await site.events(user="tech", action="login")] == ["failure"]
+    logins = await site.events(user="tech", action="login")
+    assert sorted(e["outcome"] for e in logins) == ["failure", "success"]
     assert [e["outcome"] for e in await site.events(user="doctor", action="store")] == ["denied"]
     [event] = await site.events(user="tech", action="store")
     assert event["patient_id"] == "PAT30" and event["details"]["calling_ae_title"] == "MODALITY"

@@ -12,6 +12,7 @@ from hounsfield.archive.access import Scope
 from hounsfield.auth.accounts import User
 from hounsfield.auth.credentials import LockedOut
 from hounsfield.auth.dicom_identity import authenticate_user_identity, user_scope
+from hounsfield.auth.tokens import TOKEN_PREFIX
 from hounsfield.config import Settings
 from hounsfield.errors import Unauthorized
 
@@ -78,10 +79,13 @@ class ServerAssociation(Association):
         """User Identity Negotiation (PS3.7 D.3.3.7): a given identity is checked against
         the accounts; a wrong one, or none when ``dicom.require_user_identity`` is on,
         rejects the association (rejected-permanent, ACSE, no-reason-given, as D.3.3.7
-        says; transient while the account is locked) and is audited as a failed login."""
+        says; transient while the account is locked). Both outcomes are audited as a
+        ``login``, like a login to the web interface."""
         identity = rq.user_information.user_identity_rq
         if identity is None and not self.server.settings["dicom.require_user_identity"]:
             return None
+        details: dict[str, Any] = {"service": "A-ASSOCIATE",
+                                   "called_ae_title": self.called_ae_title}
         try:
             if identity is None:
                 raise Unauthorized("This server requires a DICOM user identity.")
@@ -91,8 +95,7 @@ class ServerAssociation(Association):
         except Exception as exc:
             if not isinstance(exc, Unauthorized):
                 log.exception("Checking the user identity of %s failed", self.calling_ae_title)
-            details: dict[str, Any] = {"service": "A-ASSOCIATE", "reason": str(exc)[:500],
-                                       "called_ae_title": self.called_ae_title}
+            details["reason"] = str(exc)[:500]
             name = None  # no identity: the calling AE title is who
             if identity is not None:
                 name = identity.primary_field.decode("utf-8", "replace")[:64]
@@ -104,6 +107,9 @@ class ServerAssociation(Association):
             permanent = isinstance(exc, Unauthorized) and not isinstance(exc, LockedOut)
             return P.AAssociateRJ(P.RJ_RESULT_PERMANENT if permanent else P.RJ_RESULT_TRANSIENT,
                                   P.RJ_SOURCE_ACSE, P.RJ_ACSE_NO_REASON)
+        details["method"] = "token" if identity.secondary_field.startswith(
+            TOKEN_PREFIX.encode()) else "password"
+        self.server.services.audit.record(self, "login", "success", details=details)
         if identity.positive_response_requested:
             # PS3.7 D.3.3.7.2: the server response is empty for types 1 and 2.
             ac.user_information.user_identity_ac = P.UserIdentityAC(b"")
