@@ -296,10 +296,11 @@ class Deidentifier:
                 "Annotation (0028,0301) NO; refusing to de-identify it (allow_burned_in is "
                 "off).")
 
-    def deidentify(self, ds: Dataset) -> Dataset:
-        """A de-identified copy of ``ds`` (and of its file meta, when it has one)."""
+    def deidentify(self, ds: Dataset, *, in_place: bool = False) -> Dataset:
+        """A de-identified copy of ``ds`` (and of its file meta, when it has one);
+        ``ds`` itself, changed, with ``in_place`` (for a dataset made only for this)."""
         self.check_burned_in(ds)
-        out = copy.deepcopy(ds)
+        out = ds if in_place else copy.deepcopy(ds)
         sop_class_uid = str(out.get("SOPClassUID", "") or "") or None
         scrub = self._identifying_strings(out)
         patient_id = str(ds.get("PatientID", "") or "")

@@ -22,6 +22,7 @@ import base64
 import gzip
 import hashlib
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -163,20 +164,24 @@ class ViewCache:
 
     def __init__(self) -> None:
         self._views: OrderedDict[int, ShareView] = OrderedDict()
+        self._lock = threading.Lock()  # called from the archive's worker threads
 
     def get(self, core: ArchiveCore, settings: Settings, key: bytes,
             share: shares.Share) -> ShareView:
         """The share's view (blocking: run it in the archive's threads)."""
         refs = core.instances(share.study_instance_uids)
-        cached = self._views.get(share.id)
-        if cached is not None and cached.fingerprint == _fingerprint(refs) \
-                and cached.share == share:
-            self._views.move_to_end(share.id)
-            return cached
+        with self._lock:
+            cached = self._views.get(share.id)
+            if cached is not None and cached.fingerprint == _fingerprint(refs) \
+                    and cached.share == share:
+                self._views.move_to_end(share.id)
+                return cached
         view = build_view(core, settings, key, share, refs)
-        self._views[share.id] = view
-        while len(self._views) > _VIEW_CACHE_SIZE:
-            self._views.popitem(last=False)
+        with self._lock:
+            self._views[share.id] = view
+            self._views.move_to_end(share.id)
+            while len(self._views) > _VIEW_CACHE_SIZE:
+                self._views.popitem(last=False)
         return view
 
 
@@ -341,7 +346,7 @@ def _deidentify(deidentifier: Deidentifier, doc: dict[str, Any]) -> dict[str, An
     markers meanwhile, so the profile keeps, replaces or removes their elements."""
     markers: dict[str, str] = {}
     ds = Dataset.from_json(_swap_bulk(doc, markers))
-    out = deidentifier.deidentify(ds).to_json_dict()
+    out = deidentifier.deidentify(ds, in_place=True).to_json_dict()
     return dict(sorted(_restore_bulk(out, markers).items()))
 
 
