@@ -119,11 +119,13 @@ def _browse(url: str, access: str, sec: Any, token: str) -> dict[str, Any]:
     series, sop = first["0020000E"]["Value"][0], first["00080018"]["Value"][0]
     out["bulk"] = client.retrieve_bulkdata(first["7FE00010"]["BulkDataURI"])[0]
     out["frame"] = client.retrieve_instance_frames(study, series, sop, [1])[0]
-    out["rendered"] = client.retrieve_instance_rendered(study, series, sop)
+    out["rendered"] = client.retrieve_instance_rendered(
+        study, series, sop, params={"quality": 60, "window": "100,400,linear"})
     out["instance"] = client.retrieve_instance(study, series, sop)
     out["series_instances"] = client.retrieve_series(study, series)
     session = client._session
-    out["thumbnail"] = session.get(f"{url}/dicom-web/studies/{study}/thumbnail")
+    out["thumbnail"] = session.get(f"{url}/dicom-web/studies/{study}/thumbnail",
+                                   params={"viewport": "64,64"})
     out["series_rendered"] = session.get(
         f"{url}/dicom-web/studies/{study}/series/{series}/rendered",
         headers={"Accept": 'multipart/related; type="image/jpeg"'})

@@ -234,10 +234,11 @@ def translate(view: ShareView, scope: AsgiScope, base_path: str) -> AsgiScope:
         ref = first[len(first) // 2]
         segments = ["", "studies", ref.study_instance_uid, "series", ref.series_instance_uid,
                     "instances", ref.sop_instance_uid, "thumbnail"]
+    searching = segments[-1] in _PATH_WORDS  # QIDO-RS: the parameters are matching keys
     query = []
     for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
                                  keep_blank_values=True):
-        if name not in CONTROL_PARAMETERS and _check_key(name):
+        if searching and name not in CONTROL_PARAMETERS and _check_key(name):
             value = ",".join(view.real(v) for v in re.split(r"[,\\]", value) if v)
         query.append((name, value))
     new_path = base_path + "/".join(segments)
