@@ -68,5 +68,7 @@ export function openDialog(title: string, testid: string, ...children: Child[]):
   dialog.addEventListener('close', () => dialog.remove());
   document.body.append(dialog);
   dialog.showModal();
+  // Start at the first field rather than at the Close button.
+  dialog.querySelector<HTMLElement>('input, select, textarea')?.focus();
   return dialog;
 }
