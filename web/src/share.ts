@@ -62,6 +62,17 @@ export function renderSharePage(root: HTMLElement, route: Route, signal: AbortSi
     return askPassword(page, signal, (password) => api<OpenedShare>('POST', url, { password }, { signal, keep401: true }));
   };
 
+  const header = (opened: OpenedShare): HTMLElement => {
+    const { share } = opened;
+    const download = `${opened.download}?access=${encodeURIComponent(opened.access)}`;
+    return h('div', { className: 'share-header' },
+      h('h2', { 'data-testid': 'shared-description' }, share.description || 'Shared studies'),
+      h('span', { className: 'share-expires', 'data-testid': 'shared-expires' }, `Available until ${share.expires_at.slice(0, 16).replace('T', ' ')}`),
+      share.deidentify ? h('span', { className: 'share-deidentified', 'data-testid': 'shared-deidentified' }, 'De-identified: names and identifiers are removed') : null,
+      h('a', { className: 'button', href: download, download: '', 'data-testid': 'shared-download' }, 'Download (zip)'),
+    );
+  };
+
   const ready = (async () => {
     let opened = remembered(token);
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -88,17 +99,6 @@ export function renderSharePage(root: HTMLElement, route: Route, signal: AbortSi
   })().catch((err: Error) => {
     if (err.name !== 'AbortError') fail(`This share link cannot be opened: ${err.message}`);
   });
-
-  const header = (opened: OpenedShare): HTMLElement => {
-    const { share } = opened;
-    const download = `${opened.download}?access=${encodeURIComponent(opened.access)}`;
-    return h('div', { className: 'share-header' },
-      h('h2', { 'data-testid': 'shared-description' }, share.description || 'Shared studies'),
-      h('span', { className: 'share-expires', 'data-testid': 'shared-expires' }, `Available until ${share.expires_at.slice(0, 16).replace('T', ' ')}`),
-      share.deidentify ? h('span', { className: 'share-deidentified', 'data-testid': 'shared-deidentified' }, 'De-identified: names and identifiers are removed') : null,
-      h('a', { className: 'button', href: download, download: '', 'data-testid': 'shared-download' }, 'Download (zip)'),
-    );
-  };
 
   async function listStudies(opened: OpenedShare): Promise<void> {
     page.replaceChildren(header(opened), h('div', { className: 'status', 'data-testid': 'shared-loading' }, 'Loading studies…'));

@@ -115,6 +115,11 @@ const SAVED_CHANGES = new Set<string>([
 ]);
 const SAVE_DELAY_MS = 250;
 const MODIFY_DELAY_MS = 600;
+/**
+ * Cornerstone holds a click back for its double-click test (400 ms) before the tool sees
+ * it, so a drawing that ends with a click completes that much later.
+ */
+const CLICK_SETTLE_MS = 450;
 /** Statistic keys that are arrays of many points (pointsInShape) are not worth keeping. */
 const MAX_STAT_ARRAY = 16;
 
@@ -128,6 +133,10 @@ export class AnnotationSync {
   /** True while the page itself adds or removes annotations (not the user). */
   private quiet = false;
   private refreshQueued = false;
+  private lastPointerUp = 0;
+  private readonly onPointerUp = (): void => {
+    this.lastPointerUp = performance.now();
+  };
 
   constructor(private readonly options: AnnotationSyncOptions) {
     this.list = h('ul', { className: 'annotation-items' }) as HTMLUListElement;
@@ -139,6 +148,7 @@ export class AnnotationSync {
     target.addEventListener(ToolEnums.Events.ANNOTATION_MODIFIED, this.onModified);
     target.addEventListener(ToolEnums.Events.ANNOTATION_COMPLETED, this.onCompleted);
     target.addEventListener(ToolEnums.Events.ANNOTATION_REMOVED, this.onRemoved);
+    document.addEventListener('pointerup', this.onPointerUp, true);
   }
 
   /** Fetch a study's saved annotations once (its series may be shown in any viewport). */
@@ -165,10 +175,11 @@ export class AnnotationSync {
     return Promise.all(this.studies.values()).then(() => undefined);
   }
 
-  /** Resolves when no save is waiting or under way. */
-  whenSaved(): Promise<void> {
-    if (!this.pending) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /** Resolves when no save is waiting or under way (including a click still held back). */
+  async whenSaved(): Promise<void> {
+    const settle = this.lastPointerUp + CLICK_SETTLE_MS - performance.now();
+    if (settle > 0) await new Promise((resolve) => setTimeout(resolve, settle));
+    if (this.pending) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   /** Every annotation in the viewer, with who drew it and whether the server has it. */
@@ -206,6 +217,7 @@ export class AnnotationSync {
     target.removeEventListener(ToolEnums.Events.ANNOTATION_MODIFIED, this.onModified);
     target.removeEventListener(ToolEnums.Events.ANNOTATION_COMPLETED, this.onCompleted);
     target.removeEventListener(ToolEnums.Events.ANNOTATION_REMOVED, this.onRemoved);
+    document.removeEventListener('pointerup', this.onPointerUp, true);
     // Changes still waiting for their delay are sent now, with what they hold now.
     for (const entry of this.entries.values()) {
       if (entry.timer !== undefined) {
@@ -408,13 +420,18 @@ export class AnnotationSync {
         csAnnotation.state.removeAnnotation(info.uid);
         this.options.render();
       });
+      // A failed save is tried again from the list (or by any change to the measurement).
+      const mark = state === 'failed' && entry
+        ? h('button', { type: 'button', className: 'annotation-state', 'data-testid': 'annotation-retry', title: 'Not saved: try again' }, '!')
+        : h('span', { className: 'annotation-state', 'aria-label': state }, state === 'saved' ? '✓' : '…');
+      if (state === 'failed' && entry) mark.addEventListener('click', () => this.schedule(entry, 0));
       return h('li', {
         className: `annotation-item ${state}`,
         'data-testid': 'annotation-item',
         'data-annotation-uid': info.uid,
         'data-author': info.author ?? '',
         'data-saved': String(info.saved),
-      }, go, h('span', { className: 'annotation-state', 'aria-label': state }, state === 'saved' ? '✓' : state === 'failed' ? '!' : '…'), remove);
+      }, go, mark, remove);
     }));
   }
 }

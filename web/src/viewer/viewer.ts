@@ -40,7 +40,7 @@ const DRAWING_TOOLS = new Set(['length', 'angle', 'rect', 'ellipse', 'arrow']);
 export interface ViewerOptions {
   /** The series to show in the first viewport (the `series` query parameter). */
   seriesUid?: string;
-  /** A share link's viewer: no annotations are fetched or saved, drawing tools are off. */
+  /** A share link's viewer: no annotations are fetched or saved, drawing tools are off, no priors. */
   readOnly?: boolean;
   /** Where the back link goes. */
   back?: { href: string; label: string };
@@ -555,7 +555,8 @@ export function renderViewer(
     for (const info of series) knownSeries.set(info.seriesUid, info);
     drawStrip(strip, series, stripEvents);
     // Priors are a convenience: failing to list them is reported but does not stop the viewer.
-    void drawPriors(strip, study ? str(study, Tag.PatientID) : '', studyUid, stripEvents, signal).catch((err: Error) => {
+    // A share link's other studies are listed on its own page instead.
+    if (!options.readOnly) void drawPriors(strip, study ? str(study, Tag.PatientID) : '', studyUid, stripEvents, signal).catch((err: Error) => {
       if (err.name !== 'AbortError') showError(`Could not list the patient's other studies: ${err.message}`);
     });
     if (!series.length) {
