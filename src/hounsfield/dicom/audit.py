@@ -1,8 +1,8 @@
 """Audit events of the DICOM services (DESIGN: every access to patient data is recorded).
 
 C-FIND is a ``search``, C-GET and C-MOVE a ``retrieve``, and the C-STOREs of one
-association ``store`` events when it ends (one per patient). A refused User Identity is a
-failed ``login``. The user is the peer's account when it proved a User Identity, otherwise
+association ``store`` events when it ends. A User Identity, accepted or refused, is a
+``login``. The user is the peer's account when it proved a User Identity, otherwise
 the calling AE title (``AE:CT1``). Events are written by the server's ``AuditTrail``
 (auth/audit.py) in the background, so no DIMSE response waits for the audit database.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,53 +56,26 @@ class DimseAudit:
             marker.recorded = True
         if self.trail is None:
             return
-        self._spawn(self._record(**self._event(assoc, action, outcome, patient_id,
-                                               study_instance_uids, details, user)))
-
-    @staticmethod
-    def _event(assoc: "Association", action: str, outcome: str, patient_id: str | None,
-               study_instance_uids: Iterable[str], details: dict[str, Any] | None,
-               user: str | None = None) -> dict[str, Any]:
         details = dict(details or {})
         if assoc.user is not None or user is not None:
             details.setdefault("calling_ae_title", assoc.peer_ae_title)
-        return {"action": action, "outcome": outcome,
-                "user": user if user is not None else audit_user(assoc),
-                "remote_address": assoc.peer_host, "patient_id": patient_id,
-                "study_instance_uid": sorted(set(study_instance_uids)), "details": details}
+        task = asyncio.create_task(self._record(
+            action=action, outcome=outcome, user=user if user is not None else audit_user(assoc),
+            remote_address=assoc.peer_host, patient_id=patient_id,
+            study_instance_uid=sorted(set(study_instance_uids)), details=details))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def record_stores(self, assoc: "Association", tally: "StoreTally",
-                      patients_of: Callable[[list[str]], Awaitable[dict[str, str]]]) -> None:
-        """The C-STOREs of an association: one event per patient with its studies and
-        count (PS3.15 A.5.3 names one patient per message), and one for the objects
-        refused or failed. ``patients_of`` maps Study Instance UIDs to Patient IDs."""
-        if self.trail is None or not (tally.stored or tally.failed or tally.denied):
-            return
-        base = self._event(assoc, "store", "success", None, (), None)
-        self._spawn(self._record_stores(base, tally, patients_of))
-
-    async def _record_stores(self, base: dict[str, Any], tally: "StoreTally",
-                             patients_of: Callable[[list[str]], Awaitable[dict[str, str]]]
-                             ) -> None:
-        by_patient: dict[str, list[str]] = {}
-        if tally.stored_by_study:
-            try:
-                patients = await patients_of(sorted(tally.stored_by_study))
-            except Exception:  # the event is still written, without the patient
-                log.exception("Could not look up the patients of stored studies")
-                patients = {}
-            for study in sorted(tally.stored_by_study):
-                by_patient.setdefault(patients.get(study, ""), []).append(study)
-        for patient_id, studies in by_patient.items():
-            await self._record(**dict(
-                base, patient_id=patient_id, study_instance_uid=studies,
-                details=dict(base["details"], service="C-STORE",
-                             stored=sum(tally.stored_by_study[s] for s in studies))))
+    def record_stores(self, assoc: "Association", tally: "StoreTally") -> None:
+        """The C-STOREs of an association: one event for the objects kept, naming their
+        studies (the trail adds their patients), and one for those refused or failed."""
+        if tally.stored:
+            self.record(assoc, "store", "success", study_instance_uids=tally.study_instance_uids,
+                        details={"service": "C-STORE", "stored": tally.stored})
         if tally.failed or tally.denied:
-            await self._record(**dict(
-                base, outcome="denied" if tally.denied and not tally.failed else "failure",
-                details=dict(base["details"], service="C-STORE", failed=tally.failed,
-                             denied=tally.denied)))
+            self.record(assoc, "store", "denied" if tally.denied and not tally.failed
+                        else "failure", details={"service": "C-STORE", "failed": tally.failed,
+                                                 "denied": tally.denied})
 
     @contextmanager
     def operation(self) -> Iterator[OperationAudit]:
@@ -114,11 +87,6 @@ class DimseAudit:
             yield marker
         finally:
             _operation.reset(token)
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _record(self, **event: Any) -> None:
         try:

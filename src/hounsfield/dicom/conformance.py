@@ -145,7 +145,7 @@ def render() -> str:
         "verified against `dicom.tls_ca_certificates` when `dicom.tls_verify_client` is on.",
         "",
         "Audit: every C-FIND (search), C-GET and C-MOVE (retrieve), refused or not, the "
-        "C-STOREs of each association (store, one event per patient) and every user identity, "
+        "C-STOREs of each association (store) and every user identity, "
         "accepted or refused (login), are recorded in the audit trail, with the user of the "
         "association (its calling AE title when it has none) and the peer's address, and can "
         "be sent as PS3.15 A.5 audit messages (setting `audit.syslog_address`).",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from hounsfield.auth.dicom_identity import dicom_permission
@@ -73,7 +72,7 @@ class Services:
         """The audit events of what the association stored."""
         tally: storage.StoreTally | None = getattr(assoc, "store_tally", None)
         if tally is not None:
-            self.audit.record_stores(assoc, tally, partial(storage.patients_of, self.archive))
+            self.audit.record_stores(assoc, tally)
 
     async def handle(self, assoc: "Association", message: Message, operation: Operation) -> None:
         field = message.command.command_field

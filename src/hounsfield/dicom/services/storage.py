@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from hounsfield.archive import Origin
 from hounsfield.archive.part10 import part10_header
-from hounsfield.archive.query import Query, QueryLevel
 
 from ..association import Message
 
@@ -51,26 +50,15 @@ class StoreTally:
         self.stored = 0
         self.failed = 0
         self.denied = 0
-        self.stored_by_study: dict[str, int] = {}
+        self.study_instance_uids: set[str] = set()
 
     def add(self, result: Any) -> None:
         if result.ok:
             self.stored += 1
-            study = result.study_instance_uid or ""
-            self.stored_by_study[study] = self.stored_by_study.get(study, 0) + 1
+            if result.study_instance_uid:
+                self.study_instance_uids.add(result.study_instance_uid)
         else:
             self.failed += 1
-
-
-async def patients_of(archive: Any, study_instance_uids: list[str]) -> dict[str, str]:
-    """Study Instance UID -> Patient ID of stored studies (one query, DESIGN rule 5)."""
-    query = Query(level=QueryLevel.STUDY)
-    query.add("StudyInstanceUID", "\\".join(study_instance_uids)).add_return("PatientID")
-    found: dict[str, str] = {}
-    for result in await archive.search(query):
-        study = result.get("0020000D", {}).get("Value", [""])[0]
-        found[study] = str(result.get("00100020", {}).get("Value", [""])[0])
-    return found
 
 
 async def open_ingest(archive: Any, origin: Origin, sop_class_uid: str, sop_instance_uid: str,
