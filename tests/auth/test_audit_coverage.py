@@ -12,10 +12,10 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from security_app import PASSWORD, open_secure_app  # noqa: E402
+from dicom_factory import make_bytes
+from security_app import PASSWORD, open_secure_app
 
-from dicom_factory import make_bytes  # noqa: E402
-from hounsfield.auth import audit  # noqa: E402
+from hounsfield.auth import audit
 
 REMOTE = "198.51.100.7"
 BOUNDARY = "audit-coverage-5e1"

@@ -22,12 +22,12 @@ from dicomweb_client.api import DICOMwebClient
 from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).parent))
-from security_app import open_secure_app  # noqa: E402
+from dicom_factory import SC_IMAGE, make_bytes
+from security_app import open_secure_app
 
-from dicom_factory import SC_IMAGE, make_bytes  # noqa: E402
-from hounsfield.archive import Origin  # noqa: E402
-from hounsfield.auth import audit, shares  # noqa: E402
-from hounsfield.auth.schema import shares as share_table  # noqa: E402
+from hounsfield.archive import Origin
+from hounsfield.auth import audit, shares
+from hounsfield.auth.schema import shares as share_table
 
 NAME, PATIENT_ID, ACCESSION = "Leakwell^Prudence", "PID-77813", "ACC-55120"
 US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
@@ -51,7 +51,7 @@ class Server:
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> "Server":
+    async def __aenter__(self) -> Server:
         self.task = asyncio.create_task(self.server.serve())
         while not self.server.started:
             await asyncio.sleep(0.02)
@@ -174,7 +174,7 @@ async def test_deidentified_share_browsed_with_dicomweb_client(secure):
         assert doc["00100020"]["Value"][0].startswith("ANON")
         assert "00100030" not in doc.get("00100030", {}).get("Value", [])  # birth date emptied
     for doc in seen["instances"] + seen["series"]:
-        assert doc["00081190"]["Value"][0].startswith(f"http://127.0.0.1:")
+        assert doc["00081190"]["Value"][0].startswith("http://127.0.0.1:")
         assert f"/studies/{study}/" in doc["00081190"]["Value"][0] + "/"
 
     # Pixels as stored: the bulk data, the frame and the de-identified Part 10 agree.
@@ -291,7 +291,7 @@ async def test_expiry_revocation_and_password(secure):
                                         headers={"X-Share-Token": other_access})).status_code == 200
         with secure.db.write() as conn:
             conn.execute(update(share_table).where(share_table.c.id == other_id).values(
-                expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)))
+                expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
         r = await asyncio.to_thread(get, "/dicom-web/studies",
                                     headers={"X-Share-Token": other_access})
         assert r.status_code == 401 and "expired" in r.json()["message"]

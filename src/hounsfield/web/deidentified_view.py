@@ -33,7 +33,8 @@ import orjson
 from pydicom.dataset import Dataset
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import ASGIApp, Message, Receive, Scope as AsgiScope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from hounsfield.archive import ArchiveCore, InstanceRef
 from hounsfield.archive.query import resolve_tag
