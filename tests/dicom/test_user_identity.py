@@ -46,8 +46,9 @@ class Site:
 
     archive: Archive
     trail: AuditTrail
-    token: str  # an API token of "doctor"
-    reader_token: str  # of "reader", a viewer: no dicom.* permission at all
+    # API tokens by user: a token costs no Argon2 verification, so the tests about
+    # permissions and scope use them; "reader" is a viewer without any dicom.* permission.
+    tokens: dict[str, str]
     server: DicomServer | None = None
 
     @property
@@ -80,15 +81,15 @@ async def _open_site(settings: Settings) -> Site:
     await archive.run(accounts.create_user, db, "doctor", PASSWORD,
                       roles=["referring_physician"], dicom_person_name="Welby^Marcus")
     await archive.run(accounts.add_grant, db, kind="study", value=STUDY_GRANTED, user="doctor")
-    token, _ = await archive.run(credentials.create_token, db, "doctor")
     await archive.run(accounts.create_user, db, "reader", None, roles=["viewer"])
-    reader_token, _ = await archive.run(credentials.create_token, db, "reader")
+    tokens = {user: (await archive.run(credentials.create_token, db, user))[0]
+              for user in ("tech", "doctor", "reader")}
     for study, patient, physician in ((STUDY_OWN, "PAT1", "WELBY^MARCUS"),
                                       (STUDY_GRANTED, "PAT2", "KILDARE^JAMES"),
                                       (STUDY_OTHER, "PAT3", "KILDARE^JAMES")):
         for number in (1, 2):
             await _ingest(archive, _image(study, patient, physician, number))
-    return Site(archive, AuditTrail(db, settings, archive.run), token, reader_token)
+    return Site(archive, AuditTrail(db, settings, archive.run), tokens)
 
 
 @contextlib.asynccontextmanager
@@ -128,6 +129,10 @@ def identity(user: str, passcode: str = "", *, kind: int = 2,
     if kind == 2:
         item.secondary_field = passcode.encode()
     return item
+
+
+def by_token(site: Site, user: str) -> UserIdentityNegotiation:
+    return identity(user, site.tokens[user])
 
 
 @dataclass
@@ -234,7 +239,7 @@ def move_study(study: str, destination: str) -> Callable[[Any], tuple[int, str]]
 @pytest.mark.parametrize("passcode", ["password", "token"])
 async def test_identity_accepted_with_positive_response(tmp_path: Path, site: Site,
                                                         passcode: str) -> None:
-    secret = PASSWORD if passcode == "password" else site.token
+    secret = PASSWORD if passcode == "password" else site.tokens["doctor"]
     async with _serving(site, server_settings(tmp_path)):
         asked = await associate(site, identity("doctor", secret), echo)
         silent = await associate(site, identity("doctor", secret, positive=False), echo)
@@ -252,7 +257,7 @@ async def test_wrong_identities_are_rejected_and_audited(tmp_path: Path, site: S
         wrong = await associate(site, identity("tech", "not the password"), calling="CT1")
         bare = await associate(site, identity("tech", kind=1), calling="CT1")
         stranger = await associate(site, identity("nobody", PASSWORD), calling="CT1")
-        other_token = await associate(site, identity("tech", site.token), calling="CT1")
+        other_token = await associate(site, identity("tech", site.tokens["doctor"]), calling="CT1")
         right = await associate(site, identity("tech", PASSWORD), echo, calling="CT1")
     # PS3.7 D.3.3.7: rejected-permanent, DICOM UL service-provider (ACSE), no-reason-given.
     for outcome in (wrong, bare, stranger, other_token):
@@ -305,8 +310,8 @@ async def test_store_needs_the_dicom_store_permission(settings: Settings) -> Non
         refused = _image(f"{PREFIX}.20", "PAT20", "WELBY^MARCUS")
         kept = _image(f"{PREFIX}.21", "PAT21", "WELBY^MARCUS")
         async with _serving(site, settings):
-            doctor = await associate(site, identity("doctor", PASSWORD), store(refused))
-            tech = await associate(site, identity("tech", PASSWORD), store(kept))
+            doctor = await associate(site, by_token(site, "doctor"), store(refused))
+            tech = await associate(site, by_token(site, "tech"), store(kept))
             # Without an identity the same AE title stores, as the AE title rules allow.
             anonymous = await associate(site, None, store(_image(f"{PREFIX}.22", "PAT22", "")))
         assert (doctor.result, tech.result, anonymous.result) == (NOT_AUTHORIZED, 0, 0)
@@ -329,12 +334,11 @@ async def test_scope_limits_find_and_get(settings: Settings) -> None:
     site = await _open_site(settings)
     try:
         async with _serving(site, settings):
-            found = await associate(site, identity("doctor", site.token),
+            found = await associate(site, by_token(site, "doctor"),
                                     lambda assoc: (find_studies(assoc), find_patients(assoc)))
-            granted = await associate(site, identity("doctor", PASSWORD),
-                                      get_study(STUDY_GRANTED))
-            other = await associate(site, identity("doctor", PASSWORD), get_study(STUDY_OTHER))
-            tech = await associate(site, identity("tech", PASSWORD), get_study(STUDY_OTHER))
+            granted = await associate(site, by_token(site, "doctor"), get_study(STUDY_GRANTED))
+            other = await associate(site, by_token(site, "doctor"), get_study(STUDY_OTHER))
+            tech = await associate(site, by_token(site, "tech"), get_study(STUDY_OTHER))
         assert found.result == ([STUDY_OWN, STUDY_GRANTED], ["PAT1", "PAT2"])
         assert (granted.result, len(granted.received)) == (0, 2)
         # A study out of scope is answered like one that is not stored: nothing to send.
@@ -365,7 +369,7 @@ def echo_and_find(assoc: Any) -> tuple[int, int, str]:
 
 async def test_echo_and_find_need_their_permissions(tmp_path: Path, site: Site) -> None:
     async with _serving(site, server_settings(tmp_path)):
-        reader = await associate(site, identity("reader", site.reader_token), echo_and_find)
+        reader = await associate(site, by_token(site, "reader"), echo_and_find)
     assert reader.result == (NOT_AUTHORIZED, NOT_AUTHORIZED,
                              "User reader lacks permission dicom.find")
     [denied] = await site.events(user="reader", action="search")
@@ -376,10 +380,8 @@ async def test_echo_and_find_need_their_permissions(tmp_path: Path, site: Site) 
 
 async def test_move_needs_the_dicom_move_permission(tmp_path: Path, site: Site) -> None:
     async with _serving(site, server_settings(tmp_path)):
-        doctor = await associate(site, identity("doctor", PASSWORD),
-                                 move_study(STUDY_OWN, "ELSEWHERE"))
-        tech = await associate(site, identity("tech", PASSWORD),
-                               move_study(STUDY_OWN, "ELSEWHERE"))
+        doctor = await associate(site, by_token(site, "doctor"), move_study(STUDY_OWN, "ELSEWHERE"))
+        tech = await associate(site, by_token(site, "tech"), move_study(STUDY_OWN, "ELSEWHERE"))
     assert doctor.result[0] == NOT_AUTHORIZED and "dicom.move" in doctor.result[1]
     assert tech.result[0] == 0xA801  # the permission is there; the destination is unknown
     [denied] = await site.events(user="doctor", action="retrieve")
