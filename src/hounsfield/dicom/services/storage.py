@@ -44,7 +44,7 @@ class IngestSink:
 
 class StoreTally:
     """What one association stored, for its audit events (PS3.15 A.5.3 "DICOM Instances
-    Transferred"): objects kept per study, failed, and refused as not authorized."""
+    Transferred"): objects kept and their studies, failed, and refused as not authorized."""
 
     def __init__(self) -> None:
         self.stored = 0
