@@ -22,7 +22,7 @@ from dicomweb_client.api import DICOMwebClient
 from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dicom_factory import SC_IMAGE, make_bytes
+from dicom_factory import SC_IMAGE, make_bytes, make_dataset, to_bytes
 from security_app import open_secure_app
 
 from hounsfield.archive import Origin
@@ -31,6 +31,7 @@ from hounsfield.auth.schema import shares as share_table
 
 NAME, PATIENT_ID, ACCESSION = "Leakwell^Prudence", "PID-77813", "ACC-55120"
 US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+PRIVATE = b"PRIVATE-VENDOR-SECRET-" * 100  # a private bulk data element of the first image
 
 
 def _free_port() -> int:
@@ -74,10 +75,12 @@ async def secure(settings):
     spec = dict(patient_name=NAME, patient_id=PATIENT_ID, accession=ACCESSION, study_uid=study,
                 referring="Welby^Marcus", birth_date="19610203")
     series = [f"{study}.1", f"{study}.2", f"{study}.3"]
-    objects = [  # two CT series (one large enough for a BulkDataURI), an US image that
-        # may carry burned-in text, an SC image that says so
-        make_bytes(**spec, series_uid=series[0], sop_uid=f"{series[0]}.1", rows=32,
-                   columns=32, instance_number=1),
+    first = make_dataset(**spec, series_uid=series[0], sop_uid=f"{series[0]}.1", rows=32,
+                         columns=32, instance_number=1)
+    first.private_block(0x0009, "LEAKCORP", create=True).add_new(0x10, "OB", PRIVATE)
+    objects = [  # two CT series, an US image that may carry burned-in text, an SC image
+        # that says so
+        to_bytes(first),
         make_bytes(**spec, series_uid=series[0], sop_uid=f"{series[0]}.2", instance_number=2),
         make_bytes(**spec, series_uid=series[1], sop_uid=f"{series[1]}.1", series_number=2),
         make_bytes(**spec, series_uid=series[2], sop_uid=f"{series[2]}.1", series_number=3,
@@ -118,6 +121,9 @@ def _browse(url: str, access: str, sec: Any, token: str) -> dict[str, Any]:
     first = next(m for m in out["metadata"] if m["00280010"]["Value"] == [32])
     series, sop = first["0020000E"]["Value"][0], first["00080018"]["Value"][0]
     out["bulk"] = client.retrieve_bulkdata(first["7FE00010"]["BulkDataURI"])[0]
+    assert "00091010" not in first  # private: removed, and not to be fetched by guessing
+    out["private_bulk"] = client._session.get(
+        first["7FE00010"]["BulkDataURI"].replace("7FE00010", "00091010"))
     out["frame"] = client.retrieve_instance_frames(study, series, sop, [1])[0]
     out["rendered"] = client.retrieve_instance_rendered(
         study, series, sop, params={"quality": 60, "window": "100,400,linear"})
@@ -204,6 +210,7 @@ async def test_deidentified_share_browsed_with_dicomweb_client(secure):
     assert seen["real_uid"].status_code == 404
     assert seen["other_study"].status_code == 404
     assert seen["wado_uri"].status_code == 403
+    assert seen["private_bulk"].status_code == 404
     deidentifier = shares.deidentifier(secure.settings, _key(secure),
                                        _share_of(secure, share_id))
     left_out = deidentifier.pseudonymous_uid(originals[3].SOPInstanceUID)
@@ -220,7 +227,8 @@ async def test_deidentified_share_browsed_with_dicomweb_client(secure):
         seen["bodies"].append(r.content)
 
     # Nothing that names the patient or the stored objects, in any answer.
-    secrets = [NAME, "Leakwell", "Prudence", PATIENT_ID, ACCESSION, "19610203", real]
+    secrets = [NAME, "Leakwell", "Prudence", PATIENT_ID, ACCESSION, "19610203", real,
+               "PRIVATE-VENDOR-SECRET"]
     secrets += [o.SeriesInstanceUID for o in originals]
     secrets += [o.SOPInstanceUID for o in originals]
     for body in seen["bodies"]:

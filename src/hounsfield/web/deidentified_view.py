@@ -253,11 +253,33 @@ async def serve(view: ShareView, app: ASGIApp, scope: AsgiScope, receive: Receiv
                 send: Send, base_path: str) -> None:
     """Answer one request that ``translate`` turned to the stored UIDs."""
     segments, positions = _path_uids(scope["path"], base_path)
+    uids = tuple(segments[p] for p in positions)
     if positions and positions[-1] == len(segments) - 1:  # a study, series, instance
-        response = await _retrieve(view, Request(scope), tuple(segments[p] for p in positions))
+        response = await _retrieve(view, Request(scope), uids)
         await response(scope, receive, send)
         return
+    if len(uids) == 3 and segments[-2] == "bulkdata":
+        archive = scope["app"].state.archive
+        await archive.run(_check_bulkdata, view, archive.core, uids, segments[-1])
     await app(scope, receive, _Rewriter(view, scope["app"].state.archive.run, send))
+
+
+def _check_bulkdata(view: ShareView, core: ArchiveCore, uids: tuple[str, ...],
+                    tag: str) -> None:
+    """Only bulk data that the de-identified metadata refers to: a binary element at the
+    top level of the instance that the profile keeps as it is (neither listed in Table
+    E.1-1 nor private). The handler would also find elements nested in sequences that the
+    profile removes."""
+    try:
+        number = int(tag, 16)
+    except ValueError:
+        return  # the handler explains what a tag looks like
+    refs = view.shown(*uids)
+    meta = core.instance_metadata(refs[0]) if refs else {}
+    element = meta.get(tag.upper(), {})
+    if not ("BulkDataURI" in element or "InlineBinary" in element) or number >> 16 & 1 \
+            or row_for_tag(number) is not None:
+        raise NotFound(f"No bulk data {tag.upper()[:8]} in this instance of the share")
 
 
 class _Rewriter:

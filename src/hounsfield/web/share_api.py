@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query as Param, Request
 from fastapi.responses import FileResponse
 from pydantic import Field
@@ -216,12 +217,11 @@ async def _describe(request: Request, token: str, password: str | None) -> dict[
         studies = await _state(request).archive.search(query)
     finally:
         current_scope.reset(marker)
-    if share.deidentify:  # only what carries no identity, and the pseudonymous UID
+    if share.deidentify:  # only what carries no identity: what DICOMweb shows of it
         view = await _run(request, _share_view, request, share)
-        studies = [{**{k: v for k, v in s.items() if k in ("00080061", "00201208")},
-                    "0020000D": {"vr": "UI", "Value": [view.to_pseudo[uid]]}}
-                   for s in studies for uid in s["0020000D"]["Value"]
-                   if uid in view.shown_uids]
+        found = await _run(request, deidentified_view.deidentified_documents, view, studies)
+        studies = [{k: v for k, v in s.items() if k in ("0020000D", "00080061", "00201208")}
+                   for s in orjson.loads(found)]
     await _audit(request, "share_access", user=f"share:{share.id}",
                  study_instance_uid=share.study_instance_uids,
                  details={"share": share.id, "what": "opened"})
