@@ -231,7 +231,7 @@ function drawTable(
     );
     headRow.append(th);
   }
-  headRow.append(h('th', { scope: 'col' }, h('span', { className: 'visually-hidden' }, 'Open')));
+  headRow.append(h('th', { scope: 'col' }, h('span', { className: 'visually-hidden' }, 'Study page')));
   const body = h('tbody');
   for (const study of studies) {
     const uid = str(study, Tag.StudyInstanceUID);
@@ -247,9 +247,9 @@ function drawTable(
           text || (column.key === 'PatientName' ? '(no name)' : ''))
         : text));
     }
+    // The row opens the viewer; this link opens the study's page.
     row.append(h('td', { className: 'row-links' },
-      h('a', { href, 'data-link': true, 'data-testid': 'open-viewer' }, 'Viewer'), ' ',
-      h('a', { href: studyHref(uid), 'data-link': true, 'aria-label': 'Study page', 'data-testid': 'open-study' }, 'Study')));
+      h('a', { href: studyHref(uid), 'data-link': true, 'data-testid': 'open-study' }, 'Study page')));
     row.addEventListener('click', (event) => {
       if ((event.target as HTMLElement).closest('a')) return;
       navigate(href);
