@@ -72,7 +72,8 @@ interface Entry {
   frame: number;
   author: string;
   createdAt?: string;
-  state: 'saving' | 'saved' | 'failed';
+  /** local: on a reformatted plane, which no stored image holds, so never sent. */
+  state: 'saving' | 'saved' | 'failed' | 'local';
   editable: boolean;
   /** The statistics last saved (shown until the image is displayed and they are recomputed). */
   savedStats: Stats;
@@ -242,18 +243,15 @@ export class AnnotationSync {
     let entry = this.entries.get(uid);
     if (!entry) {
       const ref = parseFrameImageId(a.metadata?.referencedImageId ?? '');
-      if (!ref) {
-        this.options.onError('This measurement is not on one image (a reformatted plane), so it is not saved.');
-        return;
-      }
+      if (!ref) this.options.onError('This measurement is not on one image (a reformatted plane), so it is not saved.');
       entry = {
         uid,
-        studyUid: ref.studyUid,
-        seriesUid: ref.seriesUid,
-        sopInstanceUid: ref.sopInstanceUid,
-        frame: ref.frame,
+        studyUid: ref?.studyUid ?? '',
+        seriesUid: ref?.seriesUid ?? '',
+        sopInstanceUid: ref?.sopInstanceUid ?? '',
+        frame: ref?.frame ?? 1,
         author: this.options.username,
-        state: 'saving',
+        state: ref ? 'saving' : 'local',
         editable: true,
         savedStats: {},
         chain: Promise.resolve(),
@@ -298,6 +296,10 @@ export class AnnotationSync {
   // ---- saving -----------------------------------------------------------------------------
 
   private schedule(entry: Entry, delay: number): void {
+    if (entry.state === 'local') {
+      this.queueRefresh();
+      return;
+    }
     if (entry.timer === undefined) this.pending++;
     else clearTimeout(entry.timer);
     entry.state = 'saving';
@@ -407,7 +409,7 @@ export class AnnotationSync {
       const state = entry?.state ?? 'saving';
       const when = entry?.createdAt ? ` on ${entry.createdAt.slice(0, 16).replace('T', ' ')}` : '';
       const title = `${ANNOTATION_TOOL_LABELS[info.toolName]} drawn by ${info.author || 'you'}${when}` +
-        (state === 'failed' ? ' (not saved)' : state === 'saving' ? ' (saving…)' : '');
+        (state === 'failed' ? ' (not saved)' : state === 'saving' ? ' (saving…)' : state === 'local' ? ' (on a reformatted plane: not saved)' : '');
       const go = h('button', { type: 'button', className: 'annotation-go', 'data-testid': 'annotation-go', title },
         h('span', { className: 'annotation-value' }, describeAnnotation(info)),
         h('span', { className: 'annotation-author', 'data-testid': 'annotation-author' }, info.author || ''),
@@ -423,7 +425,7 @@ export class AnnotationSync {
       // A failed save is tried again from the list (or by any change to the measurement).
       const mark = state === 'failed' && entry
         ? h('button', { type: 'button', className: 'annotation-state', 'data-testid': 'annotation-retry', title: 'Not saved: try again' }, '!')
-        : h('span', { className: 'annotation-state', 'aria-label': state }, state === 'saved' ? '✓' : '…');
+        : h('span', { className: 'annotation-state', 'aria-label': state }, { saved: '✓', saving: '…', failed: '!', local: '–' }[state]);
       if (state === 'failed' && entry) mark.addEventListener('click', () => this.schedule(entry, 0));
       return h('li', {
         className: `annotation-item ${state}`,
