@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -50,7 +51,10 @@ from hounsfield.dicomweb.service import service
 from hounsfield.dicomweb.wado import DEFAULT_DICOM_ACCEPT, instance_bytes
 from hounsfield.errors import Forbidden, InvalidRequest, NotAcceptable, NotFound
 
-__all__ = ["ShareView", "ViewCache", "build_view", "serve", "translate"]
+__all__ = ["ShareView", "ViewCache", "build_view", "deidentified_documents", "serve",
+           "translate"]
+
+log = logging.getLogger(__name__)
 
 _UID_KEYS = {"0020000D": 0, "0020000E": 1, "00080018": 2}  # study, series, instance
 _PATH_WORDS = ("studies", "series", "instances")
@@ -349,7 +353,13 @@ def deidentified_documents(view: ShareView, docs: list[dict[str, Any]]) -> bytes
             continue
         if view.left_out:
             _recount(view, doc, tuple(u for u in uids[:2] if u is not None))
-        out.append(_deidentify(view.deidentifier, doc))
+        try:
+            out.append(_deidentify(view.deidentifier, doc))
+        except Exception:
+            # Values that pydicom cannot read are kept in the archive as they came
+            # (DESIGN rule 8); an entity they stop from being de-identified is not shown.
+            log.warning("Left %s out of share %d: it could not be de-identified",
+                        "/".join(u for u in uids if u), view.share.id, exc_info=True)
     return view.pseudonymize(orjson.dumps(out))
 
 
