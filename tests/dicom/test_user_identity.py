@@ -378,16 +378,25 @@ async def test_echo_and_find_need_their_permissions(tmp_path: Path, site: Site) 
     assert denied["details"]["query"] == "QueryRetrieveLevel=STUDY&PatientID=PAT1"
 
 
-async def test_move_needs_the_dicom_move_permission(tmp_path: Path, site: Site) -> None:
+async def test_move_permission_and_refused_retrievals_are_audited(tmp_path: Path,
+                                                                  site: Site) -> None:
     async with _serving(site, server_settings(tmp_path)):
         doctor = await associate(site, by_token(site, "doctor"), move_study(STUDY_OWN, "ELSEWHERE"))
         tech = await associate(site, by_token(site, "tech"), move_study(STUDY_OWN, "ELSEWHERE"))
+        # A STUDY level C-GET without a Study Instance UID (PS3.4 C.4.3.1.3.1).
+        vague = await associate(site, by_token(site, "tech"), get_study(""), calling="VAGUE")
     assert doctor.result[0] == NOT_AUTHORIZED and "dicom.move" in doctor.result[1]
     assert tech.result[0] == 0xA801  # the permission is there; the destination is unknown
+    assert vague.established and vague.result == 0xA900 and vague.received == []
     [denied] = await site.events(user="doctor", action="retrieve")
     assert (denied["outcome"], denied["details"]["destination"]) == ("denied", "ELSEWHERE")
-    [unknown] = await site.events(user="tech", action="retrieve")
-    assert (unknown["outcome"], unknown["details"]["status"]) == ("failure", "0xA801")
+    events = await site.events(user="tech", action="retrieve")
+    by_service = {e["details"]["service"]: e for e in events}
+    assert (by_service["C-MOVE"]["outcome"], by_service["C-MOVE"]["details"]["status"]) == \
+        ("failure", "0xA801")
+    assert by_service["C-GET"]["outcome"] == "failure"
+    assert "StudyInstanceUID" in by_service["C-GET"]["details"]["reason"]
+    assert by_service["C-GET"]["details"]["calling_ae_title"] == "VAGUE"
 
 
 async def test_permissions_apply_only_with_auth_enabled(tmp_path: Path, site: Site) -> None:

@@ -105,16 +105,21 @@ class Services:
             await assoc.send_response(message.command, message.context, D.NOT_AUTHORIZED,
                                       error_comment=refusal)  # PS3.7 C.5: Not Authorized
             return
+        await self._run_audited(handlers[field][1], assoc, message, operation, action)
+
+    async def _run_audited(self, handler: Any, assoc: "Association", message: Message,
+                           operation: Operation, action: str) -> None:
+        """Run a query/retrieve handler; the paths that end before any sub-operation (nothing
+        matched, an unknown or unreachable destination, a bad identifier) record no event of
+        their own, so one is recorded here from the final status or the error."""
         reason = None
         with self.audit.operation() as audited:
             try:
-                await handlers[field][1](self, assoc, message, operation)
+                await handler(self, assoc, message, operation)
             except Exception as exc:
                 reason = str(exc) or type(exc).__name__
                 raise
             finally:
-                # Paths that end before any sub-operation (nothing matched, an unknown
-                # or unreachable destination, a bad identifier) are recorded here.
                 if not audited.recorded:
                     status = operation.final_status
                     outcome = "success" if reason is None and status is not None and \
