@@ -353,6 +353,9 @@ async def test_scope_limits_find_and_get(settings: Settings) -> None:
         by_study = {tuple(e["study_instance_uids"]): e for e in retrieved}
         assert set(by_study) == {(STUDY_GRANTED,), ()}
         assert by_study[(STUDY_GRANTED,)]["details"]["completed"] == 2
+        assert by_study[(STUDY_GRANTED,)]["details"]["query"] == \
+            f"QueryRetrieveLevel=STUDY&StudyInstanceUID={STUDY_GRANTED}"
+        assert by_study[(STUDY_GRANTED,)]["patient_id"] == "PAT2"
         assert by_study[()]["details"]["completed"] == 0
         assert f"StudyInstanceUID={STUDY_OTHER}" in by_study[()]["details"]["query"]
     finally:

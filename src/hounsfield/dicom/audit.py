@@ -14,7 +14,7 @@ import contextvars
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,8 +26,11 @@ log = logging.getLogger("hounsfield.dicom.audit")
 
 @dataclass
 class OperationAudit:
-    """Whether the operation being served recorded its event (see ``DimseAudit.operation``)."""
+    """The operation being served (see ``DimseAudit.operation``): what its events name
+    unless they say otherwise, and whether it recorded one."""
 
+    patient_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
     recorded: bool = False
 
 
@@ -51,12 +54,14 @@ class DimseAudit:
                patient_id: str | None = None, study_instance_uids: Iterable[str] = (),
                details: dict[str, Any] | None = None, user: str | None = None) -> None:
         """``user`` names who when the association has no user yet (a refused login)."""
+        details = dict(details or {})
         marker = _operation.get()
         if marker is not None:
             marker.recorded = True
+            patient_id = patient_id or marker.patient_id
+            details = {**marker.details, **details}
         if self.trail is None:
             return
-        details = dict(details or {})
         if assoc.user is not None or user is not None:
             details.setdefault("calling_ae_title", assoc.peer_ae_title)
         task = asyncio.create_task(self._record(
@@ -78,10 +83,12 @@ class DimseAudit:
                                                  "denied": tally.denied})
 
     @contextmanager
-    def operation(self) -> Iterator[OperationAudit]:
-        """Around one DIMSE operation: tells whether its handler recorded an event, so
-        the caller records one for the paths that end early."""
-        marker = OperationAudit()
+    def operation(self, patient_id: str | None = None,
+                  details: dict[str, Any] | None = None) -> Iterator[OperationAudit]:
+        """Around one DIMSE operation: its events also name ``patient_id`` and ``details``
+        (the request's keys), and the caller learns whether its handler recorded one, to
+        record one for the paths that end early."""
+        marker = OperationAudit(patient_id, dict(details or {}))
         token = _operation.set(marker)
         try:
             yield marker

@@ -109,11 +109,12 @@ class Services:
 
     async def _run_audited(self, handler: Any, assoc: "Association", message: Message,
                            operation: Operation, action: str) -> None:
-        """Run a query/retrieve handler; the paths that end before any sub-operation (nothing
-        matched, an unknown or unreachable destination, a bad identifier) record no event of
-        their own, so one is recorded here from the final status or the error."""
+        """Run a query/retrieve handler, whose events name the request's keys; the paths
+        that end before any sub-operation (nothing matched, an unknown or unreachable
+        destination, a bad identifier) record no event of their own, so one is recorded
+        here from the final status or the error."""
         reason = None
-        with self.audit.operation() as audited:
+        with self.audit.operation(**self._audit_keys(message)) as audited:
             try:
                 await handler(self, assoc, message, operation)
             except Exception as exc:
@@ -124,9 +125,12 @@ class Services:
                     status = operation.final_status
                     outcome = "success" if reason is None and status is not None and \
                         D.status_category(status) != "failure" else "failure"
-                    self.audit.record(assoc, action, outcome, **self._audit_keys(
-                        message, reason=reason, completed=0,
-                        status=None if status is None else f"0x{status:04X}"))
+                    details: dict[str, Any] = {"completed": 0}
+                    if status is not None:
+                        details["status"] = f"0x{status:04X}"
+                    if reason is not None:
+                        details["reason"] = reason
+                    self.audit.record(assoc, action, outcome, details=details)
 
     @staticmethod
     def _audit_keys(message: Message, **details: Any) -> dict[str, Any]:
