@@ -37,7 +37,7 @@ PREFIX = "1.2.826.0.1.3680043.10.1447.11"
 STUDY_OWN = f"{PREFIX}.1"  # referred by the physician: in scope by name
 STUDY_GRANTED = f"{PREFIX}.2"  # another physician's, granted to the physician
 STUDY_OTHER = f"{PREFIX}.3"  # out of the physician's scope
-NOT_AUTHORIZED = 0x0124  # PS3.7 C.5: Refused: Not Authorized
+NOT_AUTHORIZED = 0x0124  # PS3.7 Annex C: Refused: Not Authorized
 
 
 @dataclass
@@ -433,7 +433,7 @@ async def test_dcmtk_storescu_with_user_and_password(tmp_path: Path, site: Site)
     assert code == 0 and "Received Store Response (Success)" in out, out
     assert "Rejected Permanent, Source: Service Provider (ACSE Related)" in \
         outputs["intruder"][1], outputs["intruder"][1]
-    # DCMTK has no name for the general status 0124H (PS3.7 C.5: Refused: Not Authorized).
+    # DCMTK has no name for the general status 0124H (PS3.7 Annex C: Refused: Not Authorized).
     assert "Received Store Response (Unknown Status: 0x124)" in outputs["doctor"][1], \
         outputs["doctor"][1]
     stored = {user: len(await site.archive.instances(sop_instance_uid=ds.SOPInstanceUID))

@@ -133,9 +133,9 @@ def render() -> str:
         "same way.",
         "- With `auth.enabled`, the user's roles decide which services the association may "
         "use (`dicom.echo`, `dicom.store`, `dicom.find`, `dicom.get`, `dicom.move`; any "
-        "other request is answered with status 0124H, Refused: Not Authorized, PS3.7 C.5), "
-        "and C-FIND, C-GET and C-MOVE see only the studies in the user's scope (a study out "
-        "of scope is answered as one that is not stored).",
+        "other request is answered with status 0124H, Refused: Not Authorized, a general "
+        "status of PS3.7 Annex C), and C-FIND, C-GET and C-MOVE see only the studies in the "
+        "user's scope (a study out of scope is answered as one that is not stored).",
         "",
         "## Security",
         "",

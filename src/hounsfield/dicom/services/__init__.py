@@ -63,7 +63,7 @@ class Services:
         if refusal is not None:
             if tally is not None:
                 tally.denied += 1
-            return RefusingSink(D.NOT_AUTHORIZED, refusal)  # PS3.7 C.5: Refused: Not Authorized
+            return RefusingSink(D.NOT_AUTHORIZED, refusal)  # PS3.7 Annex C: Refused: Not Authorized
         if self.archive is None:
             return RefusingSink(D.REFUSED_OUT_OF_RESOURCES, "No archive behind this server")
         return await storage.open_store(self.archive, assoc, message, tally)
@@ -103,7 +103,7 @@ class Services:
             self.audit.record(assoc, action, "denied",
                               **self._audit_keys(message, reason=refusal))
             await assoc.send_response(message.command, message.context, D.NOT_AUTHORIZED,
-                                      error_comment=refusal)  # PS3.7 C.5: Not Authorized
+                                      error_comment=refusal)  # PS3.7 Annex C: Not Authorized
             return
         await self._run_audited(handlers[field][1], assoc, message, operation, action)
 
