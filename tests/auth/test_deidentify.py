@@ -344,6 +344,9 @@ def test_burned_in_annotation_is_refused_unless_allowed():
         deid.deidentify(_image("US", "1.2.840.10008.5.1.4.1.1.6.1", None))
     with pytest.raises(BurnedInAnnotation):  # secondary capture without the flag
         deid.deidentify(_image("OT", "1.2.840.10008.5.1.4.1.1.7", None))
+    with pytest.raises(BurnedInAnnotation):  # X-ray angiography without the flag
+        deid.deidentify(_image("XA", "1.2.840.10008.5.1.4.1.1.12.1", None))
+    assert deid.deidentify(_image("XA", "1.2.840.10008.5.1.4.1.1.12.1", "NO"))
     assert deid.deidentify(_image("US", "1.2.840.10008.5.1.4.1.1.6.1", "NO"))
     assert deid.deidentify(_image("CT", CT, None))
     allowed = Deidentifier(DeidentifyOptions(allow_burned_in=True), salt=SALT)

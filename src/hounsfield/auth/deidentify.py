@@ -217,8 +217,10 @@ _BURNED_IN_SOP_CLASS_PREFIXES = (
     "1.2.840.10008.5.1.4.1.1.7",  # Secondary Capture (all flavours)
     "1.2.840.10008.5.1.4.1.1.6.",  # Ultrasound
     "1.2.840.10008.5.1.4.1.1.3.1",  # Ultrasound Multi-frame
+    "1.2.840.10008.5.1.4.1.1.12.1",  # X-Ray Angiographic (and Enhanced XA)
 )
-_BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT"})
+# Modalities whose images commonly carry the patient's name in the pixels.
+_BURNED_IN_MODALITIES = frozenset({"US", "SC", "OT", "XA"})
 
 
 class Deidentifier:
