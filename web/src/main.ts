@@ -99,6 +99,10 @@ function show(route: Route): void {
     renderHeader(topbar, session, route.name);
     const result = page.render(app, route, controller.signal, session);
     destroy = result.destroy;
+    // Keyboard and screen reader users continue from the new page, not from a link that
+    // is gone (a page that focuses a field itself keeps that).
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || !focused.isConnected) app.focus({ preventScroll: true });
     return result.ready;
   };
   if (page.public) {
@@ -121,5 +125,16 @@ function show(route: Route): void {
     },
   );
 }
+
+// A file dropped outside an upload's drop zone must not make the browser leave the page
+// to show the file (a drop zone has handled its own events by the time they get here).
+window.addEventListener('dragover', (event) => {
+  if (event.defaultPrevented || !event.dataTransfer?.types.includes('Files')) return;
+  event.preventDefault();
+  event.dataTransfer.dropEffect = 'none';
+});
+window.addEventListener('drop', (event) => {
+  if (event.dataTransfer?.types.includes('Files')) event.preventDefault();
+});
 
 startRouter(show);

@@ -63,6 +63,8 @@ export function secretValue(value: string, testid: string): HTMLElement {
       () => undefined, // the text stays selected for Ctrl+C
     );
   });
+  // Selected as soon as it shows, ready for Ctrl+C.
+  requestAnimationFrame(() => input.isConnected && input.select());
   return h('div', { className: 'secret-row' }, input, copy);
 }
 
