@@ -111,6 +111,12 @@ def server_settings(tmp_path: Path, **changes: Any) -> Settings:
     return settings
 
 
+def on_loopback(settings: Settings) -> Settings:
+    """The ``settings`` fixture (each index database) for a DICOM server with security on."""
+    return settings.replace(dicom__host="127.0.0.1", dicom__port=0, storage__fsync=False,
+                            auth__enabled=True)
+
+
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     opened = await _open_site(server_settings(tmp_path))
@@ -303,8 +309,7 @@ async def test_require_user_identity(tmp_path: Path, site: Site, required: bool)
 # --- permissions and scope --------------------------------------------------------------
 
 async def test_store_needs_the_dicom_store_permission(settings: Settings) -> None:
-    settings = settings.replace(dicom__host="127.0.0.1", dicom__port=0, storage__fsync=False,
-                                auth__enabled=True)
+    settings = on_loopback(settings)
     site = await _open_site(settings)
     try:
         refused = _image(f"{PREFIX}.20", "PAT20", "WELBY^MARCUS")
@@ -329,8 +334,7 @@ async def test_store_needs_the_dicom_store_permission(settings: Settings) -> Non
 
 
 async def test_scope_limits_find_and_get(settings: Settings) -> None:
-    settings = settings.replace(dicom__host="127.0.0.1", dicom__port=0, storage__fsync=False,
-                                auth__enabled=True)
+    settings = on_loopback(settings)
     site = await _open_site(settings)
     try:
         async with _serving(site, settings):
