@@ -178,7 +178,7 @@ export function uploadPanel(options: UploadOptions = {}): HTMLElement {
     let sentFiles = 0;
     const say = (sentBytes: number) => {
       progress.value = done + sentBytes;
-      status.textContent = `Uploading ${sentFiles} of ${files.length} files (${formatBytes(done + sentBytes)} of ${formatBytes(total)})…`;
+      status.textContent = `Uploading ${files.length} file${files.length === 1 ? '' : 's'}: ${formatBytes(done + sentBytes)} of ${formatBytes(total)}…`;
     };
     let failure = '';
     for (const batch of batches(files)) {
