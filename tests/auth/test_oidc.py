@@ -235,15 +235,19 @@ async def test_no_mapped_role_and_no_default_is_refused(sqlite_settings, provide
         await sec.close()
 
 
-async def test_a_role_map_naming_unknown_roles_is_a_configuration_error(sqlite_settings,
-                                                                        provider):
-    from hounsfield.auth.oidc import OidcProvider
+async def test_a_role_map_naming_unknown_roles_stops_the_start(sqlite_settings, provider):
+    from hounsfield.archive import Archive
     from hounsfield.config import ConfigError
+    from hounsfield.web.app import create_app
 
-    settings = sqlite_settings.replace(auth__oidc_issuer=provider.issuer,
+    settings = sqlite_settings.replace(auth__enabled=True, auth__oidc_issuer=provider.issuer,
                                        auth__oidc_role_map={"x": "superuser"})
-    with pytest.raises(ConfigError, match="superuser"):
-        OidcProvider(settings)
+    archive = await Archive.open(settings)
+    try:
+        with pytest.raises(ConfigError, match="superuser"):
+            create_app(settings, archive)
+    finally:
+        await archive.close()
 
 
 async def test_without_a_role_map_roles_stay_as_stored(secure, provider):

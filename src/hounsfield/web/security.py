@@ -422,6 +422,9 @@ def install(app: Any, settings: Settings, archive: Any) -> AuditTrail:
     trail (also ``app.state.audit``) for other parts to record events."""
     from hounsfield.web import admin_api, auth_api, share_api, study_api, upload_api
 
+    from hounsfield.auth.oidc import RoleMapping
+
+    RoleMapping.from_settings(settings)  # a wrong role map stops the start, not a login
     db = archive.core.db
     audit = AuditTrail(db, settings, archive.run)
     app.state.audit = audit
