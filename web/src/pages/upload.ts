@@ -212,9 +212,10 @@ export function uploadPanel(options: UploadOptions = {}): HTMLElement {
     filesInput.value = '';
     folderInput.value = '';
     panel.dataset.state = cancelled ? 'cancelled' : failure ? 'failed' : 'done';
-    status.textContent = cancelled
-      ? `Cancelled after ${sentFiles} of ${files.length} files.`
-      : `Done: ${answer.stored.length} stored, ${answer.rejected.length} rejected.`;
+    const summary = `${answer.stored.length} stored, ${answer.rejected.length} rejected.`;
+    status.textContent = cancelled ? `Cancelled after ${sentFiles} of ${files.length} files: ${summary}`
+      : failure ? `Stopped after ${sentFiles} of ${files.length} files: ${summary}`
+        : `Done: ${summary}`;
     if (failure) reportError(failure);
     showResult(result, answer);
     options.onDone?.(answer);
