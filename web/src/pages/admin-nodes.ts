@@ -1,7 +1,7 @@
 /** Remote DICOM nodes (/api/admin/nodes): list, add, edit, delete, and a C-ECHO test. */
 import { api } from '../api';
 import { clear, field, h, openDialog } from '../dom';
-import { confirmAction, dataTable, formError, showFormError, submitting } from './ui';
+import { confirmAction, dataTable, formError, loader, submitting } from './ui';
 
 interface DicomNode {
   id: number | null;
@@ -22,17 +22,12 @@ interface Echo {
 export function renderNodes(root: HTMLElement, _params: URLSearchParams, signal: AbortSignal): Promise<void> {
   const list = h('div');
   const error = formError('nodes-error');
-  const reload = (): Promise<void> =>
-    api<DicomNode[]>('GET', '/api/admin/nodes', undefined, { signal }).then(
-      (nodes) => {
-        clear(list);
-        list.append(dataTable('nodes-table', ['AE title', 'Host', 'Port', 'TLS', 'Description', 'Source', 'Echo', ''],
-          nodes.map((n) => nodeRow(n, error, reload)), 'No remote nodes yet.'));
-      },
-      (err: Error) => {
-        if (err.name !== 'AbortError') showFormError(error, err.message);
-      },
-    );
+  const reload = loader(error, async () => {
+    const nodes = await api<DicomNode[]>('GET', '/api/admin/nodes', undefined, { signal });
+    clear(list);
+    list.append(dataTable('nodes-table', ['AE title', 'Host', 'Port', 'TLS', 'Description', 'Source', 'Echo', ''],
+      nodes.map((n) => nodeRow(n, error, reload)), 'No remote nodes yet.'));
+  });
   root.append(h('h2', {}, 'Remote DICOM nodes'),
     h('p', { className: 'muted' }, 'Nodes of the dicom.remote_nodes setting are listed read-only. Every node is a C-MOVE destination.'),
     list, error,

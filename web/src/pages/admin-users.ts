@@ -1,7 +1,7 @@
 /** Administration of users, groups and access grants (/api/admin/users, groups, grants). */
 import { api, type User } from '../api';
 import { clear, field, h, openDialog } from '../dom';
-import { confirmAction, dataTable, formError, formatDateTime, showFormError, submitting } from './ui';
+import { confirmAction, dataTable, formError, formatDateTime, loader, submitting } from './ui';
 
 /** The roles of auth/permissions.py ROLE_PERMISSIONS. */
 const ROLES = ['admin', 'radiologist', 'technologist', 'referring_physician', 'viewer'];
@@ -28,13 +28,6 @@ function roleBoxes(prefix: string, checked: string[]): { element: HTMLElement; v
       ...boxes.map((box) => h('label', { className: 'check' }, box, ` ${box.value.replace('_', ' ')}`))),
     value: () => boxes.filter((b) => b.checked).map((b) => b.value),
   };
-}
-
-/** Load, then draw; a failure shows in `error`. Resolves either way. */
-function loader(error: HTMLElement, load: () => Promise<void>): () => Promise<void> {
-  return () => load().catch((err: Error) => {
-    if (err.name !== 'AbortError') showFormError(error, err.message);
-  });
 }
 
 // --- users -------------------------------------------------------------------------

@@ -31,6 +31,13 @@ export async function submitting(button: HTMLButtonElement, error: HTMLElement, 
   }
 }
 
+/** Load, then draw; a failure shows in `error`. Resolves either way. */
+export function loader(error: HTMLElement, load: () => Promise<void>): () => Promise<void> {
+  return () => load().catch((err: Error) => {
+    if (err.name !== 'AbortError') showFormError(error, err.message);
+  });
+}
+
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '';
   const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
