@@ -247,7 +247,9 @@ class Tab:
         its argument in the page, which the pages' Content-Security-Policy forbids.)"""
         deadline = time.monotonic() + timeout
         while not (value := self.page.evaluate(expression)):
-            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            assert time.monotonic() < deadline, (
+                f"timed out waiting for {expression} on {self.page.url}; "
+                f"console errors: {self.console_errors}")
             time.sleep(0.05)
         return value
 
@@ -255,6 +257,27 @@ class Tab:
         """Evaluate ``expression`` (JavaScript, may use ``hf`` and ``arg``)."""
         return self.page.evaluate(f"(arg) => {{ const hf = window.__hf; return {expression}; }}",
                                   arg)
+
+    def next_frame(self) -> None:
+        """Wait until the page has drawn a frame (its input events are handled by then)."""
+        self.page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
+
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Press the left button at ``start`` and release it at ``end`` (page coordinates).
+
+        Cornerstone handles drags once per frame; on a loaded machine the last moves of a
+        quick drag would be dropped, so the pointer rests at the end for a frame first."""
+        mouse = self.page.mouse
+        mouse.move(*start)
+        mouse.down()
+        self.next_frame()
+        mouse.move(*end, steps=8)
+        self.next_frame()
+        mouse.move(end[0] + 0.01, end[1])
+        mouse.move(*end)
+        self.next_frame()
+        mouse.up()
+        self.next_frame()
 
     def grey(self, selector: str) -> np.ndarray:
         """The element as shown on screen, as grey levels (rows x columns, 0..255)."""

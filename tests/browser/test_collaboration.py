@@ -25,10 +25,7 @@ def test_a_saved_measurement_is_seen_by_another_user(server, login):
     first.page.get_by_test_id("tool-length").click()
     start, end = (first.hf(f"hf.viewer.imageToPage({point})")
                   for point in ([30, 40], [90, 40]))
-    first.page.mouse.move(*start)
-    first.page.mouse.down()
-    first.page.mouse.move(*end, steps=8)
-    first.page.mouse.up()
+    first.drag(start, end)
     first.hf("hf.viewer.whenAnnotationsSaved()")
     drawn = {uid: a for uid, a in lengths(first).items() if uid not in before}
     assert len(drawn) == 1

@@ -60,7 +60,7 @@ def test_a_user_sees_only_granted_studies(server, login):
     assert shown_studies(tab) == uids(server, "ct_native", "ct_rle", "ct_jpegls", "mr")
     # The study outside the user's grants is answered like a missing one.
     tab.open(f"/viewer?study={server.phantoms['secret'].study_uid}")
-    assert tab.page.get_by_test_id("viewer-error").is_visible()
+    assert tab.page.get_by_test_id("viewer-error").filter(has_text="was not found").is_visible()
     assert tab.hf("hf.errors").__len__() > 0
     tab.assert_clean(expected=lambda e: "404" in e)
     tab.page.close()
