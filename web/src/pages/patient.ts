@@ -4,12 +4,11 @@
  */
 import { api } from '../api';
 import { formatDate, formatPersonName, formatTime } from '../dicomjson';
-import { seriesThumbnailUrl } from '../dicomweb';
 import { errorBox, h } from '../dom';
 import { reportError } from '../hooks';
 import { documentList, type StudyDocument } from './documents';
 import { studyHref, viewerHref } from './links';
-import { counts } from './ui';
+import { counts, thumbnail } from './ui';
 
 interface TimelineStudy {
   study_instance_uid: string;
@@ -80,9 +79,7 @@ function timelineList(studies: TimelineStudy[]): HTMLElement {
 function timelineItem(study: TimelineStudy): HTMLElement {
   const uid = study.study_instance_uid;
   const modalities = study.modalities.join('/');
-  const thumb = study.thumbnail_series_uid
-    ? h('img', { src: seriesThumbnailUrl(uid, study.thumbnail_series_uid), alt: `${modalities} thumbnail`, loading: 'lazy', 'data-testid': 'study-thumbnail' })
-    : h('div', { className: 'thumb-fallback' }, modalities || '—');
+  const thumb = thumbnail(uid, study.thumbnail_series_uid, modalities, 'study-thumbnail');
   const when = [formatDate(study.study_date ?? ''), study.study_time ? formatTime(study.study_time) : ''].filter(Boolean).join(' ');
   return h(
     'li',

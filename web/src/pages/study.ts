@@ -5,14 +5,14 @@
  */
 import { api, can, type Session } from '../api';
 import { Tag, formatDate, formatTime, num, str, strs, type DicomJson } from '../dicomjson';
-import { NON_IMAGE_MODALITIES, getStudy, searchSeries, seriesThumbnailUrl } from '../dicomweb';
+import { NON_IMAGE_MODALITIES, getStudy, searchSeries } from '../dicomweb';
 import { clear, errorBox, h } from '../dom';
 import { reportError } from '../hooks';
 import { commentsSection } from './comments';
 import { documentList, type StudyDocument } from './documents';
 import { patientHref, viewerHref } from './links';
 import { openShareDialog } from './share';
-import { counts } from './ui';
+import { counts, thumbnail } from './ui';
 import { uploadPanel } from './upload';
 
 export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: AbortSignal, session: Session | null): Promise<void> {
@@ -144,9 +144,7 @@ function drawSeries(grid: HTMLElement, studyUid: string, series: DicomJson[]): v
     const seriesUid = str(ds, Tag.SeriesInstanceUID);
     const modality = str(ds, Tag.Modality);
     const images = !NON_IMAGE_MODALITIES.has(modality);
-    const picture = images
-      ? h('img', { src: seriesThumbnailUrl(studyUid, seriesUid), alt: '', loading: 'lazy' })
-      : h('div', { className: 'thumb-fallback' }, modality || '?');
+    const picture = thumbnail(studyUid, images ? seriesUid : null, modality);
     const label = h('span', { className: 'series-label' },
       h('strong', {}, [modality, num(ds, Tag.SeriesNumber)].filter((v) => v !== undefined && v !== '').join(' ')),
       h('span', {}, str(ds, Tag.SeriesDescription) || '(no description)'),

@@ -1,4 +1,5 @@
 /** Small pieces the pages share: form errors, busy buttons, number and date formats. */
+import { seriesThumbnailUrl } from '../dicomweb';
 import { h, openDialog } from '../dom';
 import { reportError } from '../hooks';
 
@@ -99,4 +100,16 @@ export function confirmAction(question: string, yes: string): Promise<boolean> {
         h('button', { type: 'button', className: 'danger', 'data-testid': 'confirm-yes', onclick: () => { answer = true; dialog.close(); } }, yes)));
     dialog.addEventListener('close', () => resolve(answer));
   });
+}
+
+/**
+ * A series thumbnail, or its label (the modality) when there is no image: a series
+ * without pixels, or a thumbnail the server cannot render.
+ */
+export function thumbnail(studyUid: string, seriesUid: string | null, label: string, testid?: string): HTMLElement {
+  const fallback = () => h('div', { className: 'thumb-fallback' }, label || '—');
+  if (!seriesUid) return fallback();
+  const img = h('img', { src: seriesThumbnailUrl(studyUid, seriesUid), alt: `${label} thumbnail`, loading: 'lazy', 'data-testid': testid });
+  img.addEventListener('error', () => img.replaceWith(fallback()), { once: true });
+  return img;
 }
