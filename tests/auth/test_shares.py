@@ -309,3 +309,25 @@ async def test_expiry_revocation_and_password(secure):
     assert {"success", "denied"} <= {e["outcome"] for e in events}
     refused, _ = audit.search(secure.db, action="login", outcome="failure", limit=1000)
     assert any("revoked" in (e["details"] or {}).get("reason", "") for e in refused)
+
+
+async def test_odd_requests_under_a_deidentified_share(secure):
+    token, _ = await _share(secure, deidentify=True)
+    async with secure.client() as client:
+        access = (await client.get(f"/share/{token}")).json()["access"]
+        client.headers["X-Share-Token"] = access
+        study = (await client.get("/dicom-web/studies")).json()[0]["0020000D"]["Value"][0]
+        one = (await client.get(f"/dicom-web/studies/{study}/instances")).json()[0]
+        instance = (f"/dicom-web/studies/{study}/series/{one['0020000E']['Value'][0]}"
+                    f"/instances/{one['00080018']['Value'][0]}")
+        for path, status in ((f"/dicom-web/studies/{study}/s%C3%A9ries", 403),
+                             (f"{instance}/frames/%C3%A9", 400),
+                             (f"{instance}/bulkdata/zz%C3%A9", 400),
+                             ("/dicom-web/studies/%C3%A9/metadata", 404),
+                             (f"/dicom-web/studies/{study}/series?Nonsense=1", 400),
+                             (f"/dicom-web/studies/{study}/series?00091010=x", 400),
+                             (f"/dicom-web/studies/{study}/series?StudyDate=2024", 400),
+                             (f"/dicom-web/studies/{study}/series?Modality=CT", 200)):
+            r = await client.get(path)
+            assert r.status_code == status, (path, r.text)
+            assert PATIENT_ID.encode() not in r.content

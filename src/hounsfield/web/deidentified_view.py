@@ -28,7 +28,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import orjson
 from pydicom.dataset import Dataset
@@ -247,7 +247,7 @@ def translate(view: ShareView, scope: AsgiScope, base_path: str) -> AsgiScope:
             value = ",".join(view.real(v) for v in re.split(r"[,\\]", value) if v)
         query.append((name, value))
     new_path = base_path + "/".join(segments)
-    return {**scope, "path": new_path, "raw_path": new_path.encode("ascii"),
+    return {**scope, "path": new_path, "raw_path": quote(new_path).encode("ascii"),
             "query_string": urlencode(query).encode("latin-1")}
 
 
