@@ -63,6 +63,10 @@ function userMenu(session: Session): HTMLElement {
     document.removeEventListener('click', onOutside);
   }
   button.addEventListener('click', () => (menu.hidden ? open() : close()));
+  // Tabbing out of the menu closes it, as clicking elsewhere does.
+  wrapper.addEventListener('focusout', (event) => {
+    if (!wrapper.contains(event.relatedTarget as Node | null)) close();
+  });
   wrapper.addEventListener('keydown', (event) => {
     if (event.key === 'Escape' && !menu.hidden) {
       close();
