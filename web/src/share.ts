@@ -59,7 +59,12 @@ export function renderSharePage(root: HTMLElement, route: Route, signal: AbortSi
     } catch (err) {
       if (!(err instanceof ApiError) || err.code !== 'share_password_required') throw err;
     }
-    return askPassword(page, signal, (password) => api<OpenedShare>('POST', url, { password }, { signal, keep401: true }));
+    const unlocked = askPassword(page, signal, (password) => api<OpenedShare>('POST', url, { password }, { signal, keep401: true }));
+    // The form is this page's first content: `ready` resolves now, and a new `ready`
+    // covers what the password opens.
+    formShown();
+    window.__hf.ready = flow;
+    return unlocked;
   };
 
   const header = (opened: OpenedShare): HTMLElement => {
@@ -73,7 +78,11 @@ export function renderSharePage(root: HTMLElement, route: Route, signal: AbortSi
     );
   };
 
-  const ready = (async () => {
+  let formShown: () => void = () => undefined;
+  const form = new Promise<void>((resolve) => {
+    formShown = resolve;
+  });
+  const flow: Promise<void> = (async () => {
     let opened = remembered(token);
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!opened) {
@@ -148,7 +157,7 @@ export function renderSharePage(root: HTMLElement, route: Route, signal: AbortSi
   }
 
   return {
-    ready,
+    ready: Promise.race([form, flow]),
     destroy() {
       destroyViewer?.();
       setShareAccess(undefined);
