@@ -331,3 +331,30 @@ async def test_odd_requests_under_a_deidentified_share(secure):
             r = await client.get(path)
             assert r.status_code == status, (path, r.text)
             assert PATIENT_ID.encode() not in r.content
+
+
+async def test_the_share_viewer_requests(secure):
+    """The requests the browser's share viewer makes (web/src/dicomweb.ts), with the
+    identifying fields it asks for answered de-identified."""
+    token, _ = await _share(secure, deidentify=True)
+    fields = [("includefield", f) for f in ("00100030", "00100040", "00081030", "00080061",
+                                            "00201206", "00201208")]
+    async with secure.client() as client:
+        client.headers["X-Share-Token"] = (await client.get(f"/share/{token}")).json()["access"]
+        listed = (await client.get("/dicom-web/studies", params=[("limit", "200")] + fields))
+        assert listed.status_code == 200 and len(listed.json()) == 1
+        study = listed.json()[0]["0020000D"]["Value"][0]
+        one = await client.get("/dicom-web/studies",
+                               params=[("StudyInstanceUID", study)] + fields)
+        assert one.json() == listed.json()
+        assert "Value" not in one.json()[0]["00100030"]  # birth date emptied
+        series = await client.get(f"/dicom-web/studies/{study}/series", params=[
+            ("includefield", f) for f in ("0008103E", "00201209", "00080021", "00080031")])
+        assert series.status_code == 200 and len(series.json()) == 2
+        for found in series.json():
+            uid = found["0020000E"]["Value"][0]
+            meta = await client.get(f"/dicom-web/studies/{study}/series/{uid}/metadata")
+            assert meta.status_code == 200
+            assert len(meta.json()) == found["00201209"]["Value"][0]
+            for body in (listed.content, series.content, meta.content):
+                assert b"19610203" not in body and PATIENT_ID.encode() not in body
