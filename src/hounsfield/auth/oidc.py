@@ -142,10 +142,11 @@ class OidcProvider:
                 "redirect_uri": redirect_uri, "code_verifier": login.code_verifier,
                 "client_id": self.client_id}
         # client_secret_basic when there is a secret (OIDC Core 9), a public client if not
-        auth = (self.client_id, self.client_secret) if self.client_secret else None
+        auth: dict[str, Any] = {"auth": httpx.BasicAuth(self.client_id, self.client_secret)} \
+            if self.client_secret else {}
         async with httpx.AsyncClient(timeout=10) as client:
-            r = await client.post(meta["token_endpoint"], data=form, auth=auth,
-                                  headers={"Accept": "application/json"})
+            r = await client.post(meta["token_endpoint"], data=form,
+                                  headers={"Accept": "application/json"}, **auth)
             if r.status_code != 200:
                 raise Unauthorized(f"The OpenID provider refused the login (HTTP "
                                    f"{r.status_code}).")
