@@ -157,6 +157,7 @@ def open_share(db: Database, token: str, password: str | None = None, *,
         row = conn.execute(select(shares).where(shares.c.token_hash == hash_token(token))
                            ).first()
     share = _live(row)
+    assert row is not None  # _live refuses a missing row
     if row.password_hash is not None:
         if not password:
             raise PasswordRequired("This share link needs its password (X-Share-Password).")
