@@ -6,6 +6,7 @@ import { api, can, resetSession, type Session } from '../api';
 import { clear, h } from '../dom';
 import { navigate, type RouteName } from '../router';
 import { openPasswordDialog, openTokensDialog } from './account';
+import { openSharesDialog } from './share';
 
 /** Whether the session may use any administration page. */
 function isAdministrator(session: Session): boolean {
@@ -45,6 +46,7 @@ function userMenu(session: Session): HTMLElement {
     ),
     item('Change password…', 'user-change-password', openPasswordDialog),
     item('My API tokens…', 'user-tokens', openTokensDialog),
+    can(session, 'study.share') ? item('My share links…', 'user-shares', openSharesDialog) : null,
     item('Sign out', 'user-sign-out', () => void signOut()),
   );
   const wrapper = h('div', { className: 'user' }, button, menu);

@@ -1,8 +1,11 @@
-/** The share dialog: a link to studies, with expiry, optional password and de-identification. */
+/**
+ * Share links: the dialog that makes one (expiry, optional password, de-identification)
+ * and the list of one's links, to revoke them.
+ */
 import { api } from '../api';
 import { clear, field, h, openDialog } from '../dom';
 import { shareHref } from './links';
-import { formError, formatDateTime, secretValue, submitting } from './ui';
+import { dataTable, formError, formatDateTime, loader, secretValue, submitting } from './ui';
 
 const EXPIRY: [number, string][] = [
   [24, '1 day'],
@@ -53,4 +56,43 @@ export function openShareDialog(studyUids: string[]): void {
       form.hidden = true;
     });
   });
+}
+
+interface ShareLink {
+  id: number;
+  created_by: string;
+  study_instance_uids: string[];
+  description: string;
+  deidentify: boolean;
+  password: boolean;
+  created_at: string;
+  expires_at: string;
+  revoked: boolean;
+}
+
+/** The caller's share links (an administrator sees all), each revocable. */
+export function openSharesDialog(): void {
+  const list = h('div');
+  const error = formError('shares-error');
+  openDialog('Share links', 'shares-dialog', list, error);
+  const reload = loader(error, async () => {
+    const links = await api<ShareLink[]>('GET', '/api/shares');
+    clear(list);
+    list.append(dataTable('shares-table', ['Description', 'By', 'Studies', 'Created', 'Expires', 'Protection', ''],
+      links.map((link) => {
+        const expired = new Date(link.expires_at).getTime() < Date.now();
+        const revoke = h('button', { type: 'button', disabled: link.revoked || expired, 'data-testid': 'share-revoke' },
+          link.revoked ? 'Revoked' : expired ? 'Expired' : 'Revoke');
+        revoke.addEventListener('click', () => void submitting(revoke, error, async () => {
+          await api('DELETE', `/api/shares/${link.id}`);
+          await reload();
+        }));
+        const protection = [link.password ? 'password' : '', link.deidentify ? 'de-identified' : ''].filter(Boolean).join(', ');
+        return h('tr', { 'data-testid': 'share-row', 'data-share-id': link.id, className: link.revoked || expired ? 'revoked' : '' },
+          h('td', {}, link.description || '—'), h('td', {}, link.created_by),
+          h('td', {}, String(link.study_instance_uids.length)), h('td', { className: 'nowrap' }, formatDateTime(link.created_at)),
+          h('td', { className: 'nowrap' }, formatDateTime(link.expires_at)), h('td', {}, protection || 'none'), h('td', {}, revoke));
+      }), 'No share links yet.'));
+  });
+  void reload();
 }
