@@ -131,8 +131,6 @@ export class AnnotationSync {
   private readonly studies = new Map<string, Promise<void>>();
   private pending = 0;
   private waiters: (() => void)[] = [];
-  /** True while the page itself adds or removes annotations (not the user). */
-  private quiet = false;
   private refreshQueued = false;
   private lastPointerUp = 0;
   private readonly onPointerUp = (): void => {
@@ -228,7 +226,7 @@ export class AnnotationSync {
         this.settle();
       }
     }
-    this.quiet = true;
+    // The listeners are off: this removal deletes nothing on the server.
     csAnnotation.state.removeAllAnnotations();
     csAnnotation.locking.unlockAllAnnotations();
     this.entries.clear();
@@ -238,7 +236,7 @@ export class AnnotationSync {
 
   private readonly onCompleted = (event: Event): void => {
     const a = (event as CustomEvent<{ annotation: Annotation }>).detail.annotation;
-    if (this.quiet || this.options.access !== 'write' || !ANNOTATION_TOOL_LABELS[a.metadata?.toolName ?? '']) return;
+    if (this.options.access !== 'write' || !ANNOTATION_TOOL_LABELS[a.metadata?.toolName ?? '']) return;
     const uid = a.annotationUID ?? '';
     let entry = this.entries.get(uid);
     if (!entry) {
@@ -266,14 +264,14 @@ export class AnnotationSync {
     const entry = this.entries.get(a.annotationUID ?? '');
     this.queueRefresh();
     // An annotation still being drawn has no entry yet: it is saved once completed.
-    if (!entry || !entry.editable || this.quiet || !SAVED_CHANGES.has(changeType ?? '')) return;
+    if (!entry || !entry.editable || !SAVED_CHANGES.has(changeType ?? '')) return;
     this.schedule(entry, MODIFY_DELAY_MS);
   };
 
   private readonly onRemoved = (event: Event): void => {
     const a = (event as CustomEvent<{ annotation: Annotation }>).detail.annotation;
     const entry = this.entries.get(a.annotationUID ?? '');
-    if (this.quiet || !entry) return;
+    if (!entry) return;
     this.entries.delete(entry.uid);
     if (entry.timer !== undefined) {
       clearTimeout(entry.timer);
@@ -356,32 +354,27 @@ export class AnnotationSync {
 
   private restore(records: AnnotationRecord[]): void {
     const { access, username, editsAll } = this.options;
-    this.quiet = true;
-    try {
-      for (const record of records) {
-        if ([...this.entries.values()].some((e) => e.id === record.id)) continue;
-        const a = annotationFrom(record);
-        if (!a) continue;
-        const uid = csAnnotation.state.addAnnotation(a, a.metadata?.FrameOfReferenceUID as string);
-        const editable = access === 'write' && (editsAll || record.created_by === username);
-        if (!editable) csAnnotation.locking.setAnnotationLocked(uid, true);
-        this.entries.set(uid, {
-          uid,
-          id: record.id,
-          studyUid: record.study_instance_uid,
-          seriesUid: record.series_instance_uid,
-          sopInstanceUid: record.sop_instance_uid,
-          frame: record.frame ?? 1,
-          author: record.created_by,
-          createdAt: record.created_at,
-          state: 'saved',
-          editable,
-          savedStats: record.data?.stats ?? {},
-          chain: Promise.resolve(),
-        });
-      }
-    } finally {
-      this.quiet = false;
+    for (const record of records) {
+      if ([...this.entries.values()].some((e) => e.id === record.id)) continue;
+      const a = annotationFrom(record);
+      if (!a) continue;
+      const uid = csAnnotation.state.addAnnotation(a, a.metadata?.FrameOfReferenceUID as string);
+      const editable = access === 'write' && (editsAll || record.created_by === username);
+      if (!editable) csAnnotation.locking.setAnnotationLocked(uid, true);
+      this.entries.set(uid, {
+        uid,
+        id: record.id,
+        studyUid: record.study_instance_uid,
+        seriesUid: record.series_instance_uid,
+        sopInstanceUid: record.sop_instance_uid,
+        frame: record.frame ?? 1,
+        author: record.created_by,
+        createdAt: record.created_at,
+        state: 'saved',
+        editable,
+        savedStats: record.data?.stats ?? {},
+        chain: Promise.resolve(),
+      });
     }
     this.options.render();
     this.queueRefresh();
