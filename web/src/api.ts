@@ -3,6 +3,7 @@
  * header (web/security.py); errors carry the server's message. A 401 means the session
  * is gone: the page goes to the login form, which comes back afterwards.
  */
+import { DicomWebError } from './dicomweb';
 import { currentHref, navigate } from './router';
 
 const CSRF_HEADER = 'X-CSRF-Token';
@@ -76,6 +77,16 @@ export function goToLogin(): void {
   const here = currentHref();
   resetSession();
   if (!here.startsWith('/login')) navigate(`/login?next=${encodeURIComponent(here)}`, true);
+}
+
+/**
+ * For DICOMweb failures (dicomweb.ts does not know about sessions): a 401 means the
+ * session ended, so go to the login form. Returns whether it did.
+ */
+export function loginIfUnauthorized(err: unknown): boolean {
+  if (!(err instanceof DicomWebError && err.status === 401)) return false;
+  goToLogin();
+  return true;
 }
 
 /** An error that pages ignore: the request was cut short because the page changed. */

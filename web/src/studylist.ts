@@ -6,8 +6,8 @@
  */
 import { clear, errorBox, h } from './dom';
 import { Tag, formatDate, formatTime, num, str, strs, type DicomJson } from './dicomjson';
-import { goToLogin } from './api';
-import { DicomWebError, searchStudies, type StudyQuery } from './dicomweb';
+import { loginIfUnauthorized } from './api';
+import { searchStudies, type StudyQuery } from './dicomweb';
 import { reportError } from './hooks';
 import { patientHref, studyHref, viewerHref } from './pages/links';
 import { navigate } from './router';
@@ -151,10 +151,7 @@ export function renderStudyList(root: HTMLElement, params: URLSearchParams, sign
     },
     (err: Error) => {
       if (err.name === 'AbortError') return;
-      if (err instanceof DicomWebError && err.status === 401) {
-        goToLogin();
-        return;
-      }
+      if (loginIfUnauthorized(err)) return;
       const message = `Search failed. ${err.message}`;
       reportError(message);
       status.replaceWith(errorBox(message, 'study-error'));

@@ -3,7 +3,7 @@
  * series with thumbnails, documents, comments, and the actions: viewer, share, download,
  * upload documents to the study.
  */
-import { api, can, type Session } from '../api';
+import { api, can, loginIfUnauthorized, type Session } from '../api';
 import { Tag, formatDate, formatTime, num, str, strs, type DicomJson } from '../dicomjson';
 import { NON_IMAGE_MODALITIES, getStudy, searchSeries } from '../dicomweb';
 import { clear, errorBox, h } from '../dom';
@@ -81,7 +81,7 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
       return Promise.all([loadSeries(), loadDocuments(), comments.ready]).then(() => undefined);
     },
     (err: Error) => {
-      if (err.name === 'AbortError') return;
+      if (err.name === 'AbortError' || loginIfUnauthorized(err)) return;
       status.remove();
       fail(`The study could not be loaded: ${err.message}`);
     },
@@ -89,7 +89,7 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
 }
 
 function showError(container: HTMLElement, err: Error, what: string, testid: string): void {
-  if (err.name === 'AbortError') return;
+  if (err.name === 'AbortError' || loginIfUnauthorized(err)) return;
   const message = `${what}: ${err.message}`;
   reportError(message);
   const box = errorBox(message, testid);
