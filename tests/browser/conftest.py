@@ -9,6 +9,7 @@ errors and uncaught exceptions; a test ends with ``tab.assert_clean()``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
@@ -178,13 +179,18 @@ def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
         time.sleep(0.2)
 
 
-def stop_server(server: Server) -> None:
-    server.process.terminate()
+@contextlib.contextmanager
+def running_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[Server]:
+    server = start_server(tmp, env_extra)
     try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+        yield server
+    finally:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -198,11 +204,29 @@ def pages_built() -> None:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, pages_built: None) -> Iterator[Server]:
-    running = start_server(tmp_path_factory.mktemp("browser"))
-    try:
+    """The server on SQLite, shared by the test modules of this process."""
+    with running_server(tmp_path_factory.mktemp("browser")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory, pages_built: None,
+                    postgres_url: str) -> Iterator[Server]:
+    """A server of its own with the index in a new PostgreSQL database (the test run's
+    database is shared with other tests of this process)."""
+    import psycopg
+
+    admin = postgres_url.replace("postgresql+psycopg", "postgresql")
+    name = f"{admin.rsplit('/', 1)[1]}_browser"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with running_server(tmp_path_factory.mktemp("browser-pg"), {
+                "HOUNSFIELD_INDEX_URL": f"{postgres_url.rsplit('/', 1)[0]}/{name}"}) as running:
+            yield running
     finally:
-        stop_server(running)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,18 @@
 """Working together on a study: a measurement drawn by one radiologist is saved on the server
-and seen by another in a second browser; a share link opens the viewer without an account."""
+and seen by another in a second browser; a share link opens the viewer without an account.
+This module's server runs on PostgreSQL, the others' on SQLite."""
 
 from __future__ import annotations
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def server(postgres_server):
+    """Here the server keeps its index in PostgreSQL (annotations and shares included)."""
+    return postgres_server
 
 
 def lengths(tab) -> dict[str, dict]:
