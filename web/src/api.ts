@@ -46,7 +46,7 @@ export function csrfHeaders(): Record<string, string> {
   return csrfToken ? { [CSRF_HEADER]: csrfToken } : {};
 }
 
-/** The logged-in user (GET /api/auth/me), asked once per page load and after login. */
+/** The logged-in user (GET /api/auth/me), asked again after resetSession(). */
 export function getSession(): Promise<Session> {
   session ??= api<{ auth_enabled: boolean; user: User | null; csrf_token?: string }>('GET', '/api/auth/me').then(
     (me) => {
@@ -61,7 +61,7 @@ export function getSession(): Promise<Session> {
   return session;
 }
 
-/** After login: the next getSession() asks the server again. */
+/** After login, logout or a page change: the next getSession() asks the server again. */
 export function resetSession(csrf = ''): void {
   csrfToken = csrf;
   session = undefined;

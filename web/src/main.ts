@@ -3,7 +3,7 @@
  * viewer and Cornerstone3D (large: vtk.js, codecs) load only when a study is opened.
  */
 import './style.css';
-import { getSession, goToLogin, type Session } from './api';
+import { getSession, goToLogin, resetSession, type Session } from './api';
 import { clear, errorBox, h } from './dom';
 import { prefetchStudy } from './dicomweb';
 import { installHooks, reportError } from './hooks';
@@ -110,6 +110,9 @@ function show(route: Route): void {
     return;
   }
   app.append(h('div', { className: 'status', 'data-testid': 'page-loading' }, 'Loading…'));
+  // Asked again on every page change: a session that ended meanwhile leads to the login
+  // form before the page's DICOMweb requests meet the server's HTTP Basic challenge.
+  resetSession();
   hf.ready = getSession().then(
     (session) => {
       if (controller.signal.aborted) return;
