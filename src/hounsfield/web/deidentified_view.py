@@ -26,7 +26,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -61,6 +61,8 @@ _PATH_WORDS = ("studies", "series", "instances")
 _UID_TEXT = re.compile(rb"[0-9]+(?:\.[0-9]+)+")
 _JSON_TYPES = ("application/dicom+json", "application/json")
 _VIEW_CACHE_SIZE = 64
+# De-identified documents kept per share: reopening a study does not run the profile again.
+_DOCUMENT_CACHE_SIZE = 20000
 
 
 def _first(doc: Mapping[str, Any], tag: str) -> Any:
@@ -81,6 +83,8 @@ class ShareView:
     to_pseudo: Mapping[str, str]  # every study, series and instance UID of the studies
     to_real: Mapping[str, str]  # pseudonyms of what is shown only
     modalities: Mapping[str, str]  # series UID -> Modality
+    # digest of a stored document (as the handler answered it) -> its de-identified form
+    documents: dict[bytes, dict[str, Any]] = field(default_factory=dict, compare=False)
 
     @property
     def shown_uids(self) -> frozenset[str]:
@@ -353,13 +357,22 @@ def deidentified_documents(view: ShareView, docs: list[dict[str, Any]]) -> bytes
             continue
         if view.left_out:
             _recount(view, doc, tuple(u for u in uids[:2] if u is not None))
-        try:
-            out.append(_deidentify(view.deidentifier, doc))
-        except Exception:
-            # Values that pydicom cannot read are kept in the archive as they came
-            # (DESIGN rule 8); an entity they stop from being de-identified is not shown.
-            log.warning("Left %s out of share %d: it could not be de-identified",
-                        "/".join(u for u in uids if u), view.share.id, exc_info=True)
+        digest = hashlib.sha256(orjson.dumps(doc)).digest()
+        found = view.documents.get(digest)
+        if found is None:
+            try:
+                found = _deidentify(view.deidentifier, doc)
+            except Exception:
+                # Values that pydicom cannot read are kept in the archive as they came
+                # (DESIGN rule 8); an entity they stop from being de-identified is not
+                # shown.
+                log.warning("Left %s out of share %d: it could not be de-identified",
+                            "/".join(u for u in uids if u), view.share.id, exc_info=True)
+                continue
+            if len(view.documents) >= _DOCUMENT_CACHE_SIZE:
+                view.documents.clear()
+            view.documents[digest] = found
+        out.append(found)
     return view.pseudonymize(orjson.dumps(out))
 
 
