@@ -17,9 +17,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import numpy as np
@@ -39,8 +40,6 @@ NORTH, SOUTH = "North Clinic", "South Clinic"
 USERS = {"admin": ("admin",), "rad1": ("radiologist",), "rad2": ("radiologist",),
          "north": ("viewer",)}
 
-pytestmark = pytest.mark.browser
-
 
 @dataclass(frozen=True)
 class Phantom:
@@ -48,14 +47,9 @@ class Phantom:
 
     study_uid: str
     series_uid: str
-    patient_id: str
-    patient_name: str
-    study_date: str
-    modality: str
     slices: int
-    rows: int
-    pixel_spacing: float
-    transfer_syntax: str
+    rows: int  # and columns: the images are square
+    pixel_spacing: float  # mm, the same along rows and columns
     folder: Path  # its Part 10 files, as imported
 
 
@@ -97,10 +91,8 @@ def _write_phantoms(folder: Path) -> dict[str, Phantom]:
         assert first is not None
         made[name] = Phantom(
             study_uid=study.study_instance_uid, series_uid=first.SeriesInstanceUID,
-            patient_id=patient.patient_id, patient_name=patient.name,
-            study_date=study.study_date, modality=first.Modality, slices=options["slices"],
-            rows=options["rows"], pixel_spacing=float(first.PixelSpacing[0]),
-            transfer_syntax=str(first.file_meta.TransferSyntaxUID), folder=folder / name)
+            slices=options["slices"], rows=options["rows"],
+            pixel_spacing=float(first.PixelSpacing[0]), folder=folder / name)
     return made
 
 
@@ -118,7 +110,7 @@ class Server:
     data_dir: Path
     env: dict[str, str]
     phantoms: dict[str, Phantom]
-    process: subprocess.Popen[bytes] = field(repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def cli(self, *args: str, stdin: str = "") -> str:
         """Run a `hounsfield` command against this archive; return its output."""
@@ -157,14 +149,15 @@ def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
                HOUNSFIELD_DICOMWEB_RENDER_WORKERS="1", HOUNSFIELD_STORAGE_FSYNC="false",
                HOUNSFIELD_LOG_LEVEL="warning", **(env_extra or {}))
     phantoms = _write_phantoms(tmp / "phantoms")
-    server = Server(f"http://127.0.0.1:{port}", data_dir, env, phantoms, process=None)  # type: ignore[arg-type]
+    server = Server(f"http://127.0.0.1:{port}", data_dir, env, phantoms)
     server.cli("import", "--quiet", "--workers", "1", str(tmp / "phantoms"))
     server.cli_all([(("user", "add", username, *(a for r in roles for a in ("--role", r)),
                       "--password-stdin"), PASSWORD + "\n") for username, roles in USERS.items()])
     server.cli("user", "grant", "north", "--institution", NORTH)
-    log = open(tmp / "server.log", "wb")
-    server.process = subprocess.Popen([sys.executable, "-m", "hounsfield.cli", "serve"],
-                                      env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp / "server.log", "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "hounsfield.cli", "serve"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+    server.process = process
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -172,8 +165,8 @@ def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
                 return server
         except httpx.TransportError:
             pass
-        if time.monotonic() > deadline or server.process.poll() is not None:
-            server.process.kill()
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
             raise AssertionError("the server did not start:\n"
                                  + (tmp / "server.log").read_text(errors="replace"))
         time.sleep(0.2)
@@ -182,6 +175,7 @@ def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
 @contextlib.contextmanager
 def running_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Iterator[Server]:
     server = start_server(tmp, env_extra)
+    assert server.process is not None
     try:
         yield server
     finally:
@@ -309,7 +303,7 @@ class Tab:
         return np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
 
     def assert_clean(self, expected: Callable[[str], bool] = lambda _: False) -> None:
-        """No console error (other than ``expected`` ones) and no error shown on the page."""
+        """No console error and no uncaught exception, other than ``expected`` ones."""
         unexpected = [e for e in self.console_errors if not expected(e)]
         assert unexpected == [], f"console errors: {unexpected}"
 
@@ -321,12 +315,10 @@ class Session:
         self.server = server
         self.context = browser.new_context(base_url=server.base_url,
                                            viewport={"width": 1280, "height": 800})
-        self.csrf_token = ""
         if username:
             r = self.context.request.post("/api/auth/login",
                                           data={"username": username, "password": PASSWORD})
             assert r.ok, r.text()
-            self.csrf_token = r.json()["csrf_token"]
 
     def tab(self) -> Tab:
         return Tab(self.context.new_page(), self.server.base_url)

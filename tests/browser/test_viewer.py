@@ -154,14 +154,20 @@ def test_wheel_scrolls_through_the_stack(server, tab):
     page = open_viewer(tab, server.phantoms["ct_rle"])
     start = tab.hf("hf.viewer.getImageIndex()")
     box = page.locator(viewport_selector(tab.hf("hf.viewer.getActiveViewportId()"))).bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.wheel(0, 120)
-    tab.wait_for(f"window.__hf.viewer.getImageIndex() > {start}")
-    forward = tab.hf("hf.viewer.getImageIndex()")
-    for _ in range(3):
-        page.mouse.wheel(0, -120)
-    tab.wait_for(f"window.__hf.viewer.getImageIndex() < {forward}")
-    assert tab.hf("hf.viewer.getImageIndex()") < start
+    page.mouse.move(*on_page(box, box["width"] / 2, box["height"] / 2))
+
+    def wheel_until(delta_y: int, condition: str) -> int:
+        """Turn the wheel a notch at a time until ``condition`` holds; the notches used."""
+        for notches in range(1, 6):
+            page.mouse.wheel(0, delta_y)
+            tab.next_frame()
+            if tab.hf(condition):
+                return notches
+        raise AssertionError(f"{condition} after 5 notches: {tab.hf('hf.viewer.getImageIndex()')}")
+
+    wheel_until(120, f"hf.viewer.getImageIndex() > {start}")
+    assert tab.hf("hf.viewer.getImageIndex()") <= start + 2
+    wheel_until(-120, f"hf.viewer.getImageIndex() < {start}")
     tab.assert_clean()
 
 
