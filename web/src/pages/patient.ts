@@ -67,6 +67,9 @@ function patientHeader(patient: Timeline['patient']): HTMLElement {
       fact('Birth date', formatDate(patient.birth_date ?? ''), 'patient-birth-date'),
       fact('Sex', patient.sex, 'patient-sex'),
     ),
+    h('div', { className: 'actions' },
+      h('a', { href: `/?${new URLSearchParams({ PatientID: patient.patient_id })}`, 'data-link': true, 'data-testid': 'patient-search' },
+        'In the study list')),
   );
 }
 
