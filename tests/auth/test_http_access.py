@@ -98,6 +98,7 @@ async def test_share_link_opens_exactly_the_shared_study_read_only(secure):
         assert r.status_code == 201, r.text
         token = r.json()["token"]
         share_id = r.json()["share"]["id"]
+        assert r.json()["url"] == f"/s/{token}"  # the page, which opens the JSON below
     async with secure.client() as anonymous:
         opened = await anonymous.get(f"/share/{token}")
         assert opened.status_code == 200, opened.text

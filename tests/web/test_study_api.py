@@ -226,6 +226,8 @@ async def test_timeline_of_a_patient_newest_first_within_scope(secure):
         assert r.status_code == 200, r.text
         assert [s["study_instance_uid"] for s in r.json()["studies"]] == \
             [slashed.study_instance_uid]
+        events, _ = audit.search(secure.db, action="search", user="rad", patient_id="P/7")
+        assert events and events[0]["details"]["path"] == "/api/patients/P/7/timeline"
         # Nothing visible: 404, as for an unknown patient.
         assert (await referrer.get("/api/patients/P2/timeline")).status_code == 404
         assert (await viewer.get("/api/patients/NOBODY/timeline")).status_code == 404

@@ -22,6 +22,7 @@ from security_app import PASSWORD, open_secure_app  # noqa: E402
 
 from dicom_factory import make_bytes  # noqa: E402
 from hounsfield.archive.ingest import SPOOL_LIMIT  # noqa: E402
+from hounsfield.auth import audit  # noqa: E402
 from hounsfield.demo.pdf import minimal_pdf  # noqa: E402
 from hounsfield.web.security import CSRF_HEADER  # noqa: E402
 from hounsfield.web.upload_api import NEEDS_STUDY  # noqa: E402
@@ -88,6 +89,11 @@ async def test_dicom_files_and_a_zip_with_bad_members(secure):
         assert reasons["archive.zip/inner/report.pdf"] == NEEDS_STUDY
         assert reasons["archive.zip/inner/broken.dcm"]
         assert _count(secure) == before + 3
+        # The upload's audit row names the studies it stored into.
+        events, _ = audit.search(secure.db, action="store", user="tech")
+        assert events and events[0]["outcome"] == "success"
+        assert set(events[0]["study_instance_uids"]) == \
+            {x["study_instance_uid"] for x in body["stored"]}
         for stored in body["stored"]:
             r = await tech.get("/dicom-web/instances",
                                params={"SOPInstanceUID": stored["sop_instance_uid"]})

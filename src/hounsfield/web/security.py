@@ -54,7 +54,9 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _STUDY_IN_PATH = re.compile(r"/studies/([0-9.]{1,64})(?:/|$)")
 _STUDY_PARAMS = ("StudyInstanceUID", "0020000D", "studyUID", "study")
 # Audited actions whose named studies are checked against the caller's scope up front.
-_STUDY_IN_TEXT = re.compile(rb"/studies/([0-9.]{1,64})")
+# (a STOW-RS answer's Retrieve URLs, an upload answer's study_instance_uid fields)
+_STUDY_IN_TEXT = re.compile(rb'(?:/studies/|"study_instance_uid":\s?")([0-9.]{1,64})')
+_PATIENT_IN_PATH = re.compile(r"^/api/patients/(.{1,192})/timeline/?$")
 _STORE_ANSWER_LIMIT = 4 << 20
 _NOTHING = Scope()  # grants nothing: no study matches
 _NUL = re.compile(rb"%00|\x00")
@@ -326,6 +328,9 @@ class SecurityMiddleware:
                                   + [u.decode("ascii") for u in extra_uids]))
         params = parse_qs(request.url.query)
         patient_ids = params.get("PatientID") or params.get("00100020") or [""]
+        named = _PATIENT_IN_PATH.match(request.url.path)
+        if named and not patient_ids[0]:
+            patient_ids = [named.group(1)]
         details: dict[str, Any] = {"method": request.method, "path": request.url.path[:500]}
         if request.url.query:
             details["query"] = request.url.query[:2000]

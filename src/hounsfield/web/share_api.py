@@ -69,7 +69,7 @@ async def create_share(body: NewShare, request: Request) -> dict[str, Any]:
                  details={"what": "share link created", "share": share.id,
                           "deidentify": share.deidentify, "password": share.has_password,
                           "expires_at": share.expires_at.isoformat()})
-    return {"token": token, "url": f"/share/{token}", "share": share.to_json()}
+    return {"token": token, "url": f"/s/{token}", "share": share.to_json()}
 
 
 @router.get("/api/shares", tags=["sharing"])
