@@ -187,7 +187,7 @@ def wait_until_drawn(tab, selector: str, timeout: float = 30.0) -> np.ndarray:
 
 
 def test_mpr_and_3d_views_are_drawn(server, tab):
-    # Software WebGL ray-casts every screen pixel: a small window keeps the 3D view quick.
+    # Software WebGL ray-casts every screen pixel: small windows keep the 3D view quick.
     tab.page.set_viewport_size({"width": 800, "height": 600})
     open_viewer(tab, server.phantoms["ct_native"])
     assert tab.hf("hf.capabilities.webgl") is True
@@ -197,6 +197,7 @@ def test_mpr_and_3d_views_are_drawn(server, tab):
     for viewport_id in ids:
         grey = wait_until_drawn(tab, viewport_selector(viewport_id))
         assert drawn(grey), viewport_id
+    tab.page.set_viewport_size({"width": 560, "height": 420})
     tab.hf("hf.viewer.setMode('3d')")
     assert tab.hf("hf.viewer.getViewportIds()") == ["volume-3d"]
     grey = wait_until_drawn(tab, viewport_selector("volume-3d"))
