@@ -67,8 +67,12 @@ export function resetSession(csrf = ''): void {
   session = undefined;
 }
 
-/** Whether the session may do something (every permission when access control is off). */
-export function can(s: Session, permission: string): boolean {
+/**
+ * Whether the session may do something: every permission when access control is off,
+ * none without a session.
+ */
+export function can(s: Session | null, permission: string): boolean {
+  if (!s) return false;
   return !s.authEnabled || (s.user?.permissions.includes(permission) ?? false);
 }
 

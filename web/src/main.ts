@@ -38,7 +38,7 @@ interface Page {
 const PAGES: Partial<Record<RouteName, Page>> = {
   login: { title: 'Sign in', public: true, render: (root, route, signal) => ({ ready: renderLogin(root, route.params, signal) }) },
   studies: { title: 'Studies', render: (root, route, signal) => ({ ready: renderStudyList(root, route.params, signal).loading }) },
-  patient: { title: 'Patient', render: (root, route, signal) => ({ ready: renderPatient(root, route.params, signal) }) },
+  patient: { title: 'Patient', render: (root, route, signal, s) => ({ ready: renderPatient(root, route.params, signal, s) }) },
   study: { title: 'Study', render: (root, route, signal, s) => ({ ready: renderStudy(root, route.params, signal, s) }) },
   upload: { title: 'Upload', render: (root, route) => ({ ready: renderUpload(root, route.params) }) },
   admin: { title: 'Administration', render: (root, route, signal, s) => ({ ready: renderAdmin(root, route, signal, s) }) },

@@ -23,7 +23,7 @@ const TABS: { id: string; label: string; permission: string; render: TabRenderer
 ];
 
 export function renderAdmin(root: HTMLElement, route: Route, signal: AbortSignal, session: Session | null): Promise<void> {
-  const allowed = TABS.filter((t) => session && can(session, t.permission));
+  const allowed = TABS.filter((t) => can(session, t.permission));
   const page = h('section', { className: 'page admin-page', 'data-testid': 'admin-page' });
   root.append(page);
   if (!allowed.length) {

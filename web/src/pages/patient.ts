@@ -2,7 +2,7 @@
  * A patient's page (/patient?id=<PatientID>): every visible study, newest first, with its
  * thumbnail, counts and documents, and links to the viewer and the study page.
  */
-import { api } from '../api';
+import { api, can, type Session } from '../api';
 import { formatDate, formatPersonName, formatTime } from '../dicomjson';
 import { errorBox, h } from '../dom';
 import { reportError } from '../hooks';
@@ -31,7 +31,7 @@ interface Timeline {
   studies: TimelineStudy[];
 }
 
-export function renderPatient(root: HTMLElement, params: URLSearchParams, signal: AbortSignal): Promise<void> {
+export function renderPatient(root: HTMLElement, params: URLSearchParams, signal: AbortSignal, session: Session | null): Promise<void> {
   const patientId = params.get('id') ?? '';
   const page = h('section', { className: 'page patient-page', 'data-testid': 'patient-page' });
   root.append(page);
@@ -46,7 +46,7 @@ export function renderPatient(root: HTMLElement, params: URLSearchParams, signal
   return api<Timeline>('GET', `/api/patients/${encodeURIComponent(patientId)}/timeline`, undefined, { signal }).then(
     (timeline) => {
       document.title = `${formatPersonName(timeline.patient.patient_name) || patientId} · Hounsfield`;
-      status.replaceWith(patientHeader(timeline.patient), timelineList(timeline.studies));
+      status.replaceWith(patientHeader(timeline.patient, can(session, 'admin.audit')), timelineList(timeline.studies));
     },
     (err: Error) => {
       if (err.name === 'AbortError') return;
@@ -57,7 +57,7 @@ export function renderPatient(root: HTMLElement, params: URLSearchParams, signal
   );
 }
 
-function patientHeader(patient: Timeline['patient']): HTMLElement {
+function patientHeader(patient: Timeline['patient'], audit: boolean): HTMLElement {
   const fact = (label: string, value: string, testid: string) =>
     h('div', {}, h('dt', {}, label), h('dd', { 'data-testid': testid }, value || '—'));
   return h('header', { className: 'page-header', 'data-testid': 'patient-header' },
@@ -69,7 +69,9 @@ function patientHeader(patient: Timeline['patient']): HTMLElement {
     ),
     h('div', { className: 'actions' },
       h('a', { href: `/?${new URLSearchParams({ PatientID: patient.patient_id })}`, 'data-link': true, 'data-testid': 'patient-search' },
-        'In the study list')),
+        'In the study list'),
+      audit ? h('a', { href: `/admin/audit?${new URLSearchParams({ patient_id: patient.patient_id })}`, 'data-link': true, 'data-testid': 'patient-audit' },
+        'Audit trail') : null),
   );
 }
 

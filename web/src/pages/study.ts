@@ -27,7 +27,6 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
     fail(uid ? `"${uid}" is not a valid Study Instance UID.` : 'No study given: open a study from the list.');
     return Promise.resolve();
   }
-  const s = session ?? { authEnabled: false, user: null };
   const status = h('div', { className: 'status', 'data-testid': 'study-page-status' }, 'Loading…');
   page.append(status);
 
@@ -41,9 +40,9 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
       document.title = `${str(study, Tag.PatientName) || 'Study'} · Hounsfield`;
       const seriesGrid = h('div', { className: 'series-grid', 'data-testid': 'series-grid' }, h('div', { className: 'status' }, 'Loading series…'));
       const documents = h('section', { className: 'panel', 'data-testid': 'study-documents' }, h('h2', {}, 'Documents'));
-      const comments = commentsSection(uid, s, signal);
+      const comments = commentsSection(uid, session, signal);
       let header = studyHeader(study);
-      page.append(header, actions(uid, s),
+      page.append(header, actions(uid, session),
         h('section', { className: 'panel' }, h('h2', {}, 'Series'), seriesGrid), documents, comments.element);
 
       const loadSeries = (): Promise<void> =>
@@ -59,7 +58,7 @@ export function renderStudy(root: HTMLElement, params: URLSearchParams, signal: 
           },
           (err: Error) => showError(documents, err, 'The documents could not be loaded', 'documents-error'),
         );
-      if (can(s, 'study.upload')) {
+      if (can(session, 'study.upload')) {
         documents.append(h('details', { className: 'attach', 'data-testid': 'study-upload' },
           h('summary', {}, 'Upload documents or images to this study'),
           uploadPanel({
@@ -121,7 +120,7 @@ function studyHeader(study: DicomJson): HTMLElement {
     ));
 }
 
-function actions(uid: string, session: Session): HTMLElement {
+function actions(uid: string, session: Session | null): HTMLElement {
   const bar = h('div', { className: 'actions', 'data-testid': 'study-actions' },
     h('a', { href: viewerHref(uid), 'data-link': true, className: 'button primary', 'data-testid': 'study-open-viewer' }, 'Open viewer'));
   if (can(session, 'study.share')) {
@@ -133,6 +132,9 @@ function actions(uid: string, session: Session): HTMLElement {
       h('a', { href: zip, download: 'study.zip', className: 'button', 'data-testid': 'study-download' }, 'Download zip'),
       h('a', { href: `${zip}&deidentify=true`, download: 'study-deidentified.zip', className: 'button', 'data-testid': 'study-download-deidentified' }, 'Download de-identified'),
     );
+  }
+  if (can(session, 'admin.audit')) {
+    bar.append(h('a', { href: `/admin/audit?study=${encodeURIComponent(uid)}`, 'data-link': true, className: 'button', 'data-testid': 'study-audit' }, 'Audit trail'));
   }
   return bar;
 }
