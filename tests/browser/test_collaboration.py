@@ -48,13 +48,21 @@ def test_a_saved_measurement_is_seen_by_another_user(server, login):
             and a["stats"].get("length") == pytest.approx(mine["stats"]["length"], rel=0.001)]
     assert len(seen) == 1 and seen[0]["saved"] is True
 
+    # A viewer (no study.annotate) sees it too, with the drawing tools off.
+    reader = login("north").tab()
+    reader.open(viewer)
+    reader.hf("hf.viewer.whenAnnotationsLoaded()")
+    assert [a["author"] for a in lengths(reader).values()] == ["rad1"]
+    assert reader.page.get_by_test_id("tool-length").is_disabled()
+    assert reader.hf("hf.viewer.setTool('length')") is False
+
     # After a reload the author still finds it: it came from the server, not the page.
     first.page.reload()
     first.wait_ready()
     first.hf("hf.viewer.whenAnnotationsLoaded()")
     assert any(a["author"] == "rad1" and a["stats"].get("length") == pytest.approx(
         mine["stats"]["length"], rel=0.001) for a in lengths(first).values())
-    for tab in (first, second):
+    for tab in (first, second, reader):
         tab.assert_clean()
         tab.page.close()
 
