@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from security_app import PASSWORD, open_secure_app  # noqa: E402
 
 from hounsfield.auth import audit  # noqa: E402
+from hounsfield.web.security import SESSION_COOKIE  # noqa: E402
 
 
 @pytest.fixture
@@ -111,6 +112,22 @@ async def test_bearer_and_basic_authentication(secure):
         assert r.status_code == 401
         r = await client.get("/api/auth/me", headers={"Authorization": "Bearer hf_forged"})
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_pages_get_no_basic_challenge(secure):
+    """A page whose session ended must not make the browser ask for a password: its
+    DICOMweb requests are refused without a Basic challenge; a typed address gets one."""
+    page_fetch = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors"}
+    typed = {"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate"}
+    async with secure.client() as client:
+        r = await client.get("/dicom-web/studies", headers=page_fetch)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        client.cookies.set(SESSION_COOKIE, "ended")
+        r = await client.get("/dicom-web/studies")
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        client.cookies.clear()
+        r = await client.get("/dicom-web/studies", headers=typed)
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
 
 
 async def test_own_tokens_can_be_created_listed_and_revoked(secure):

@@ -65,6 +65,16 @@ _BASIC_CACHE_SECONDS = 300
 _BASIC_CACHE_SIZE = 1024
 
 
+def _from_page(request: Request) -> bool:
+    """Whether a request comes from our pages rather than a DICOMweb client or a typed
+    address: the JSON API, a request carrying a (maybe ended) session cookie, or a
+    same-origin fetch (Fetch Metadata, not a navigation)."""
+    headers = request.headers
+    return (request.url.path.startswith("/api/") or SESSION_COOKIE in request.cookies
+            or (headers.get("sec-fetch-site") == "same-origin"
+                and headers.get("sec-fetch-mode", "navigate") != "navigate"))
+
+
 @dataclass
 class Principal:
     """Who is calling: a user (by session, token or Basic) or a share link's holder."""
@@ -360,9 +370,10 @@ class SecurityMiddleware:
     async def _refuse(self, send: Send, exc: HounsfieldError, request: Request) -> None:
         headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
         if exc.http_status == 401:
-            # DICOMweb clients and scripts answer a Basic challenge; the pages use the
-            # JSON API and must not get the browser's password dialog.
-            scheme = b"Bearer" if request.url.path.startswith("/api/") else \
+            # DICOMweb clients and scripts answer a Basic challenge; the pages (the JSON
+            # API, and DICOMweb fetched by a page whose session ended) must not get the
+            # browser's password dialog.
+            scheme = b"Bearer" if _from_page(request) else \
                 b'Basic realm="Hounsfield", charset="UTF-8"'
             headers.append((b"www-authenticate", scheme))
         retry = getattr(exc, "retry_after", None)
