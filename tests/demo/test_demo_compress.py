@@ -3,17 +3,22 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 from pydicom import Dataset
+from pydicom.encaps import generate_frames
 from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
+    HTJ2KLossless,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEGBaseline8Bit,
+    JPEGExtended12Bit,
     JPEGLosslessSV1,
     JPEGLSNearLossless,
 )
@@ -77,10 +82,67 @@ def test_lossy_copy_can_keep_its_uid(patient: Patient, study: Study) -> None:
     assert variant.LossyImageCompression == "01"
 
 
-def test_unsupported_syntaxes_are_refused(patient: Patient, study: Study) -> None:
+def markers(codestream: bytes) -> list[int]:
+    """The JPEG markers (0xFFxx) of the header, up to and including Start of Scan."""
+    found, position = [], 2
+    while True:
+        marker = int.from_bytes(codestream[position:position + 2], "big")
+        found.append(marker)
+        if marker == 0xFFDA:
+            return found
+        position += 2 + int.from_bytes(codestream[position + 2:position + 4], "big")
+
+
+@pytest.mark.parametrize("kind", ["ct", "us"])
+def test_jpeg_lossless_sv1_is_process_14_with_predictor_1(kind: str, patient: Patient,
+                                                          study: Study) -> None:
+    """Each frame is a lossless JPEG (SOF3) whose scan uses predictor 1, and a decoder
+    other than the encoder's (libjpeg-turbo, through imagecodecs) gives the pixels back."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    if kind == "ct":
+        source = next(ct_volume(patient, study, slices=1, rows=64, columns=64, signed=True))
+    else:
+        source = us_multiframe(patient, study, frames=2, rows=32, columns=48,
+                               transfer_syntax="1.2.840.10008.1.2.1")
+    variant = compress(source, JPEGLosslessSV1)
+    originals = source.pixel_array if kind == "us" else source.pixel_array[np.newaxis]
+    frames = list(generate_frames(variant.PixelData, number_of_frames=len(originals)))
+    assert len(frames) == len(originals)
+    for frame, original in zip(frames, originals):
+        found = markers(frame)
+        assert 0xFFC3 in found and not {0xFFC0, 0xFFC1, 0xFFC2} & set(found)
+        sos = frame.index(b"\xff\xda")
+        components = frame[sos + 4]
+        assert frame[sos + 5 + 2 * components] == 1  # Ss: the predictor
+        decoded = imagecodecs.jpeg8_decode(frame)
+        assert np.array_equal(decoded.view(original.dtype).reshape(original.shape), original)
+
+
+def test_htj2k_lossless_is_high_throughput(patient: Patient, study: Study) -> None:
+    """The frames are HTJ2K codestreams (a CAP marker, PS3.5 A.4.9) that decode exactly
+    with OpenJPEG, not only with the OpenJPH that wrote them."""
+    from openjpeg import decode
+
+    source = next(ct_volume(patient, study, slices=1, rows=64, columns=64, signed=True))
+    variant = compress(source, HTJ2KLossless)
+    frame = next(generate_frames(variant.PixelData, number_of_frames=1))
+    assert frame[:4] == b"\xff\x4f\xff\x51" and b"\xff\x50" in frame[:200]
+    assert np.array_equal(decode(frame), source.pixel_array)
+
+
+def test_htj2k_without_imagecodecs_is_refused(patient: Patient, study: Study,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "imagecodecs", None)  # import fails as if absent
+    source = next(ct_volume(patient, study, slices=1, rows=16, columns=16))
+    with pytest.raises(ValueError, match="HTJ2K encoding needs the imagecodecs package"):
+        compress(source, HTJ2KLossless)
+
+
+@pytest.mark.parametrize("syntax", [JPEGExtended12Bit, HTJ2K])
+def test_unsupported_syntaxes_are_refused(syntax: str, patient: Patient, study: Study) -> None:
     source = next(ct_volume(patient, study, slices=1, rows=16, columns=16))
     with pytest.raises(ValueError, match="No encoder"):
-        compress(source, JPEGLosslessSV1)
+        compress(source, syntax)
     variant = compress(source, COMPRESSED_SYNTAXES[0])
     with pytest.raises(ValueError, match="already compressed"):
         compress(variant, JPEG2000)

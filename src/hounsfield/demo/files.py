@@ -8,29 +8,37 @@ Transfer syntaxes ``compress`` produces (checked with the plugins in pyproject.t
 - JPEG 2000 Lossless and JPEG 2000 (``j2k_cr``, default [10]): pylibjpeg-openjpeg.
 - JPEG Baseline (Process 1): 8-bit data only, frames encoded here with Pillow because
   pydicom has no JPEG encoder; colour becomes YBR_FULL_422 (PS3.5 8.2.1).
+- JPEG Lossless, Non-Hierarchical, First-Order Prediction (Process 14 SV1): GDCM
+  (python-gdcm), which pydicom cannot use as an encoder.
+- HTJ2K Lossless: OpenJPH through ``imagecodecs`` (BSD), a test extra
+  (``pip install 'hounsfield[test]'``); without it the syntax raises ValueError.
 
-JPEG Lossless (Process 14), JPEG Extended and HTJ2K have no encoder and raise ValueError.
+JPEG Extended, JPEG Lossless with other predictors and lossy HTJ2K have no encoder and
+raise ValueError.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
-from pydicom import Dataset
-from pydicom.encaps import encapsulate
+from pydicom import Dataset, dcmread
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import (
+    JPEG2000,
     UID,
     DeflatedExplicitVRLittleEndian,
     ExplicitVRLittleEndian,
+    HTJ2KLossless,
     ImplicitVRLittleEndian,
-    JPEG2000,
     JPEG2000Lossless,
     JPEGBaseline8Bit,
+    JPEGLosslessSV1,
     JPEGLSLossless,
     JPEGLSNearLossless,
     RLELossless,
@@ -41,7 +49,7 @@ from hounsfield.demo.common import demo_uid
 NATIVE_SYNTAXES = (ExplicitVRLittleEndian, ImplicitVRLittleEndian,
                    DeflatedExplicitVRLittleEndian)
 COMPRESSED_SYNTAXES = (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless,
-                       JPEG2000, JPEGBaseline8Bit)
+                       JPEG2000, JPEGBaseline8Bit, JPEGLosslessSV1, HTJ2KLossless)
 _LOSSY_METHOD = {JPEGLSNearLossless: "ISO_14495_1", JPEG2000: "ISO_15444_1",
                  JPEGBaseline8Bit: "ISO_10918_1"}
 
@@ -85,6 +93,10 @@ def compress(ds: Dataset, transfer_syntax: str, *, keep_sop_instance_uid: bool =
     uncompressed_size = len(ds.PixelData)
     if syntax == JPEGBaseline8Bit:
         _jpeg_baseline(out, int(options.get("quality", 90)))
+    elif syntax == JPEGLosslessSV1:
+        _jpeg_lossless_sv1(out)
+    elif syntax == HTJ2KLossless:
+        _htj2k_lossless(out)
     elif syntax in (RLELossless, JPEGLSLossless, JPEGLSNearLossless, JPEG2000Lossless, JPEG2000):
         if syntax == JPEGLSNearLossless:
             options.setdefault("jls_error", 2)
@@ -116,20 +128,69 @@ def _jpeg_baseline(ds: Dataset, quality: int) -> None:
     color = ds.SamplesPerPixel == 3
     if ds.PhotometricInterpretation not in ("RGB", "MONOCHROME2", "MONOCHROME1"):
         raise ValueError(f"Cannot JPEG-encode {ds.PhotometricInterpretation} data")
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    shape = (frames, ds.Rows, ds.Columns, 3) if color else (frames, ds.Rows, ds.Columns)
-    pixels = np.frombuffer(ds.PixelData, dtype=np.uint8).reshape(shape)
     encoded = []
-    for frame in pixels:
+    for frame in _frames(ds):
         buffer = io.BytesIO()
         # subsampling=1 is 4:2:2, which YBR_FULL_422 describes (PS3.3 C.7.6.3.1.2).
         Image.fromarray(frame, "RGB" if color else "L").save(
             buffer, "JPEG", quality=quality, **({"subsampling": 1} if color else {}))
         encoded.append(buffer.getvalue())
-    ds.PixelData = encapsulate(encoded, has_bot=True)
-    ds["PixelData"].VR = "OB"
-    ds["PixelData"].is_undefined_length = True
+    _encapsulate(ds, encoded, JPEGBaseline8Bit)
     if color:
         ds.PhotometricInterpretation = "YBR_FULL_422"
         ds.PlanarConfiguration = 0
-    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+
+
+def _jpeg_lossless_sv1(ds: Dataset) -> None:
+    """Encode with GDCM (JPEG Process 14, predictor 1). GDCM reads and writes files only,
+    so the data set goes through a temporary folder; only its frames are kept."""
+    import gdcm
+
+    with tempfile.TemporaryDirectory(prefix="hounsfield-jpeg-") as folder:
+        source, target = Path(folder, "native.dcm"), Path(folder, "sv1.dcm")
+        write(ds, source)
+        reader = gdcm.ImageReader()
+        reader.SetFileName(str(source))
+        change = gdcm.ImageChangeTransferSyntax()
+        change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLosslessProcess14_1))
+        writer = gdcm.ImageWriter()
+        writer.SetFileName(str(target))
+        if not reader.Read():
+            raise ValueError("GDCM cannot read the data set to encode")
+        change.SetInput(reader.GetImage())
+        if not change.Change():
+            raise ValueError("GDCM cannot encode the data set as JPEG Lossless SV1")
+        writer.SetFile(reader.GetFile())
+        writer.SetImage(change.GetOutput())
+        if not writer.Write():
+            raise ValueError("GDCM cannot write the JPEG Lossless SV1 data set")
+        encoded = dcmread(target)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    _encapsulate(ds, list(generate_frames(encoded.PixelData, number_of_frames=frames)),
+                 JPEGLosslessSV1)
+
+
+def _htj2k_lossless(ds: Dataset) -> None:
+    """Encode each frame with OpenJPH (reversible wavelet). Colour stays RGB: no
+    multi-component transform, so the photometric interpretation need not change."""
+    try:
+        import imagecodecs
+    except ImportError:
+        raise ValueError("HTJ2K encoding needs the imagecodecs package "
+                         "(pip install 'hounsfield[test]')") from None
+    _encapsulate(ds, [bytes(imagecodecs.htj2k_encode(frame, reversible=True, rgb=False))
+                      for frame in _frames(ds)], HTJ2KLossless)
+
+
+def _frames(ds: Dataset) -> np.ndarray:
+    """The native pixels of ``ds`` as frames (frames, rows, columns[, samples])."""
+    pixels = ds.pixel_array
+    return pixels if int(ds.get("NumberOfFrames", 1) or 1) > 1 else pixels[np.newaxis]
+
+
+def _encapsulate(ds: Dataset, frames: list[bytes], syntax: UID) -> None:
+    """Make ``frames`` (one fragment each, with a Basic Offset Table) the Pixel Data."""
+    ds.PixelData = encapsulate(frames, has_bot=True)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = syntax
