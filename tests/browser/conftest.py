@@ -153,23 +153,29 @@ def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
     server.cli("import", "--quiet", "--workers", "1", str(tmp / "phantoms"))
     server.cli_all([(("user", "add", username, *(a for r in roles for a in ("--role", r)),
                       "--password-stdin"), PASSWORD + "\n") for username, roles in USERS.items()])
-    server.cli("user", "grant", "north", "--institution", NORTH)
+    # With accounts in place the server starts without making its own administrator;
+    # the grant is read at each request, so it may be added while the server starts.
     with open(tmp / "server.log", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "hounsfield.cli", "serve"],
                                    env=env, stdout=log, stderr=subprocess.STDOUT)
     server.process = process
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{server.base_url}/api/health", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise AssertionError("the server did not start:\n"
-                                 + (tmp / "server.log").read_text(errors="replace"))
-        time.sleep(0.2)
+    try:
+        server.cli("user", "grant", "north", "--institution", NORTH)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{server.base_url}/api/health", timeout=2).status_code == 200:
+                    return server
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError("the server did not start:\n"
+                                     + (tmp / "server.log").read_text(errors="replace"))
+            time.sleep(0.2)
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
 
 
 @contextlib.contextmanager
