@@ -99,3 +99,26 @@ def test_a_share_link_opens_the_viewer_without_login(server, login):
     guest.assert_clean()
     for tab in (owner, guest):
         tab.page.close()
+
+
+def test_a_comment_is_seen_by_another_user_who_cannot_delete_it(server, login):
+    study_page = f"/study?uid={server.phantoms['ct_native'].study_uid}"
+    text = "Compare with the prior: the nodule is unchanged."
+    author = login("rad1").tab()
+    page = author.open(study_page)
+    page.get_by_test_id("comment-input").fill(text)
+    page.get_by_test_id("comment-submit").click()
+    mine = page.get_by_test_id("comment").filter(has_text=text)
+    mine.wait_for()
+    assert mine.get_by_test_id("comment-author").inner_text() == "rad1"
+    assert mine.get_by_test_id("comment-delete").count() == 1
+
+    other = login("rad2").tab()
+    page = other.open(study_page)
+    theirs = page.get_by_test_id("comment").filter(has_text=text)
+    assert theirs.count() == 1
+    assert theirs.get_by_test_id("comment-author").inner_text() == "rad1"
+    assert theirs.get_by_test_id("comment-delete").count() == 0
+    for tab in (author, other):
+        tab.assert_clean()
+        tab.page.close()
