@@ -229,8 +229,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory, pages_built: None,
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(pages_built: None) -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running in this thread while
+    # it lives, and the asyncio tests that follow in the same process need it gone.
     _require(Path(CHROMIUM).is_file(), f"Chromium is not installed at {CHROMIUM}")
     try:
         from playwright.sync_api import sync_playwright
