@@ -1,0 +1,131 @@
+"""The viewer decodes the compressed transfer syntaxes an archive receives: JPEG Baseline,
+JPEG Lossless SV1, JPEG 2000 (lossless and lossy), JPEG-LS near-lossless, HTJ2K and RLE.
+What it draws is the stored image as pydicom decodes it (test_viewer.py covers native, RLE
+of unsigned 12-bit data and JPEG-LS lossless)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from pydicom import Dataset
+from pydicom.uid import (
+    JPEG2000,
+    HTJ2KLossless,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGLosslessSV1,
+    JPEGLSNearLossless,
+    RLELossless,
+    SecondaryCaptureImageStorage,
+)
+from test_viewer import (
+    expected_grey,
+    open_viewer,
+    pixel_centres_on_canvas,
+    shown_instance,
+    viewport_selector,
+)
+
+from hounsfield.demo import Patient, Study, compress, ct_volume, write
+from hounsfield.demo.common import set_pixels
+
+pytestmark = pytest.mark.browser
+
+SLICES, SIZE = 4, 96
+# Name -> transfer syntax. The CT series are signed 16-bit (intercept 0), where a decoder
+# that loses the sign turns air into bone; "sc8" is 8-bit, as JPEG Baseline needs.
+VARIANTS = {
+    "sc8_jpeg_baseline": JPEGBaseline8Bit,
+    "ct_jpeg_lossless_sv1": JPEGLosslessSV1,
+    "ct_j2k_lossless": JPEG2000Lossless,
+    "ct_j2k_lossy": JPEG2000,
+    "ct_jpegls_near": JPEGLSNearLossless,
+    "ct_htj2k_lossless": HTJ2KLossless,
+    "ct_rle_signed": RLELossless,
+}
+
+
+def eight_bit(ds: Dataset) -> Dataset:
+    """``ds`` (a CT slice) as an 8-bit MONOCHROME2 secondary capture of its soft-tissue
+    window, keeping its geometry: grey = (HU + 160) * 255 / 400."""
+    hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    grey = np.clip(np.rint((hu + 160) * 255 / 400), 0, 255).astype(np.uint8)
+    set_pixels(ds, grey, photometric="MONOCHROME2", bits_stored=8)
+    for keyword in ("RescaleIntercept", "RescaleSlope", "RescaleType",
+                    "WindowCenterWidthExplanation"):
+        delattr(ds, keyword)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.Modality, ds.ConversionType = "OT", "WSD"
+    ds.ImageType = ["DERIVED", "SECONDARY"]
+    ds.WindowCenter, ds.WindowWidth = 127.5, 256.0
+    return ds
+
+
+@pytest.fixture(scope="module")
+def codec_phantoms(server, tmp_path_factory):
+    """One small study per transfer syntax, imported into the running server."""
+    patient = Patient("Kodek^Clara", "BT010", "19750303", "F")
+    folder = tmp_path_factory.mktemp("codec-phantoms")
+    template = server.phantoms["ct_native"]
+    phantoms = {}
+    for number, (name, syntax) in enumerate(VARIANTS.items(), start=1):
+        study = Study.create(patient, "20240301", f"Codec {name}", seed=11, number=number,
+                             study_time="101500", institution_name="North Clinic")
+        native = name.startswith("sc8")
+        first = None
+        for ds in ct_volume(patient, study, slices=SLICES, rows=SIZE, columns=SIZE,
+                            signed=not native, series_description=name):
+            stored = compress(eight_bit(ds) if native else ds, syntax)
+            write(stored, folder / name / f"{ds.InstanceNumber:04d}.dcm")
+            first = first or stored
+        phantoms[name] = dataclasses.replace(
+            template, study_uid=study.study_instance_uid, series_uid=first.SeriesInstanceUID,
+            slices=SLICES, rows=SIZE, pixel_spacing=float(first.PixelSpacing[0]),
+            folder=folder / name)
+    server.cli("import", "--quiet", "--workers", "1", str(folder))
+    return phantoms
+
+
+def outside_neighbourhood(shown: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """How far (grey levels) each drawn pixel centre lies outside the range of the expected
+    values of that pixel and its eight neighbours. Drawing interpolates between neighbouring
+    pixels, so a correctly decoded image stays within that range wherever it is sampled
+    near the centre; a wrong value does not."""
+    padded = np.pad(expected, 1, mode="edge")
+    rows, columns = expected.shape
+    around = np.stack([padded[1 + dy:1 + dy + rows, 1 + dx:1 + dx + columns]
+                       for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    return np.maximum(np.maximum(around.min(axis=0) - shown, shown - around.max(axis=0)), 0)
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_compressed_image_is_shown_as_stored(server, codec_phantoms, tab, name):
+    phantom = codec_phantoms[name]
+    frames = []
+    tab.page.on("response", lambda r: "/frames/" in r.url and frames.append(r))
+    open_viewer(tab, phantom)
+    assert tab.hf("hf.viewer.getImageCount()") == phantom.slices
+    ds = shown_instance(tab, server, phantom)
+    assert ds.file_meta.TransferSyntaxUID == VARIANTS[name]
+    # The frames came as stored, so the page decoded them (PS3.18 8.7.3.5.2).
+    assert len(frames) == phantom.slices
+    for response in frames:
+        assert f"transfer-syntax={VARIANTS[name]}".encode() in response.body()
+    xs, ys = pixel_centres_on_canvas(tab, ds)
+    shown = tab.grey(viewport_selector(tab.hf("hf.viewer.getActiveViewportId()")))
+    inside = (xs >= 0) & (ys >= 0) & (xs < shown.shape[1] - 1) & (ys < shown.shape[0] - 1)
+    assert inside.all(), "the image does not fit in the viewport"
+    sampled = shown[np.rint(ys).astype(int), np.rint(xs).astype(int)]
+    expected = expected_grey(ds, tab.hf("hf.getVOI()"))
+    # The phantom as a whole: bright where the body is, black around it.
+    assert expected.std() > 30
+    assert np.corrcoef(sampled.ravel(), expected.ravel())[0, 1] > 0.95
+    assert sampled[expected < 1].mean() < 10 and sampled[expected > 100].mean() > 90
+    # Pixel for pixel, within what drawing between pixel centres can change; a lossy image
+    # is compared with its own decoded pixels, which another decoder gives back within the
+    # rounding of its transform.
+    tolerance = 2 if ds.get("LossyImageCompression") == "01" else 1
+    assert outside_neighbourhood(sampled, expected).max() <= tolerance
+    tab.assert_clean()
