@@ -92,8 +92,8 @@ def outside_neighbourhood(shown: np.ndarray, expected: np.ndarray) -> np.ndarray
     """How far (grey levels) each drawn pixel centre lies outside the range of the expected
     values of that pixel and its eight neighbours. Drawing interpolates between neighbouring
     pixels, so a correctly decoded image stays within that range wherever it is sampled
-    near the centre; a wrong value does not."""
-    padded = np.pad(expected, 1, mode="edge")
+    near the centre; a wrong value does not. Around the image the canvas is black."""
+    padded = np.pad(expected, 1)
     rows, columns = expected.shape
     around = np.stack([padded[1 + dy:1 + dy + rows, 1 + dx:1 + dx + columns]
                        for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
