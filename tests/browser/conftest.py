@@ -3,7 +3,7 @@ with access control on, on small synthetic phantoms of known geometry.
 
 One server per test process (``pytest -n 2 --dist loadfile`` gives each worker its own):
 accounts and grants are made with the `hounsfield user` commands and the phantoms stored
-with `hounsfield import`, as an operator would. Every page a test opens records console
+with `hounsfield import`, as an operator would (the commands run in the test process). Every page a test opens records console
 errors and uncaught exceptions; a test ends with ``tab.assert_clean()``.
 """
 
@@ -108,27 +108,22 @@ class Server:
 
     base_url: str
     data_dir: Path
-    env: dict[str, str]
+    settings: dict[str, str]  # HOUNSFIELD_* variables of the server and its commands
     phantoms: dict[str, Phantom]
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def cli(self, *args: str, stdin: str = "") -> str:
-        """Run a `hounsfield` command against this archive; return its output."""
-        return self.cli_all([(args, stdin)])[0]
+        """Run a `hounsfield` command against this archive; return its output. The command
+        runs in this process (a new Python for each would cost a second apiece)."""
+        from click.testing import CliRunner
 
-    def cli_all(self, commands: list[tuple[tuple[str, ...], str]]) -> list[str]:
-        """Run several `hounsfield` commands at once (each: arguments, standard input)."""
-        running = [(args, subprocess.Popen(
-            [sys.executable, "-m", "hounsfield.cli", *args], env=self.env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-            for args, _ in commands]
-        outputs = []
-        for (args, proc), (_, stdin) in zip(running, commands):
-            out = proc.communicate(stdin.encode(), timeout=120)[0].decode()
-            if proc.returncode:
-                raise AssertionError(f"hounsfield {' '.join(args)} failed:\n{out}")
-            outputs.append(out)
-        return outputs
+        from hounsfield.cli import main
+
+        result = CliRunner().invoke(main, list(args), input=stdin, env=self.settings)
+        if result.exit_code:
+            raise AssertionError(f"hounsfield {' '.join(args)} failed:\n{result.output}"
+                                 ) from result.exception
+        return result.output
 
 
 def _require(condition: bool, why: str) -> None:
@@ -143,24 +138,24 @@ def start_server(tmp: Path, env_extra: dict[str, str] | None = None) -> Server:
     """Store the phantoms, make the accounts and start `hounsfield serve` on a free port."""
     port = free_port()
     data_dir = tmp / "data"
-    env = dict(os.environ, HOUNSFIELD_DATA_DIR=str(data_dir),
-               HOUNSFIELD_HTTP_HOST="127.0.0.1", HOUNSFIELD_HTTP_PORT=str(port),
-               HOUNSFIELD_DICOM_HOST="127.0.0.1", HOUNSFIELD_DICOM_PORT="0",
-               HOUNSFIELD_DICOMWEB_RENDER_WORKERS="1", HOUNSFIELD_STORAGE_FSYNC="false",
-               HOUNSFIELD_LOG_LEVEL="warning", **(env_extra or {}))
+    settings = dict(HOUNSFIELD_DATA_DIR=str(data_dir),
+                    HOUNSFIELD_HTTP_HOST="127.0.0.1", HOUNSFIELD_HTTP_PORT=str(port),
+                    HOUNSFIELD_DICOM_HOST="127.0.0.1", HOUNSFIELD_DICOM_PORT="0",
+                    HOUNSFIELD_DICOMWEB_RENDER_WORKERS="1", HOUNSFIELD_STORAGE_FSYNC="false",
+                    HOUNSFIELD_LOG_LEVEL="warning", **(env_extra or {}))
     phantoms = _write_phantoms(tmp / "phantoms")
-    server = Server(f"http://127.0.0.1:{port}", data_dir, env, phantoms)
+    server = Server(f"http://127.0.0.1:{port}", data_dir, settings, phantoms)
     server.cli("import", "--quiet", "--workers", "1", str(tmp / "phantoms"))
-    server.cli_all([(("user", "add", username, *(a for r in roles for a in ("--role", r)),
-                      "--password-stdin"), PASSWORD + "\n") for username, roles in USERS.items()])
-    # With accounts in place the server starts without making its own administrator;
-    # the grant is read at each request, so it may be added while the server starts.
+    for username, roles in USERS.items():
+        server.cli("user", "add", username, *(a for r in roles for a in ("--role", r)),
+                   "--password-stdin", stdin=PASSWORD + "\n")
+    server.cli("user", "grant", "north", "--institution", NORTH)
     with open(tmp / "server.log", "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "hounsfield.cli", "serve"],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+                                   env={**os.environ, **settings}, stdout=log,
+                                   stderr=subprocess.STDOUT)
     server.process = process
     try:
-        server.cli("user", "grant", "north", "--institution", NORTH)
         deadline = time.monotonic() + 60
         while True:
             try:
