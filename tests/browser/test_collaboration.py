@@ -1,6 +1,6 @@
-"""Working together on a study: a measurement drawn by one radiologist is saved on the server
-and seen by another in a second browser; a share link opens the viewer without an account.
-This module's server runs on PostgreSQL, the others' on SQLite."""
+"""Working together on a study: a measurement or a comment by one radiologist is saved on
+the server and seen by another in a second browser; a share link opens the viewer without
+an account. This module's server runs on PostgreSQL, the others' on SQLite."""
 
 from __future__ import annotations
 
