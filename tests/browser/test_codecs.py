@@ -6,9 +6,12 @@ of unsigned 12-bit data and JPEG-LS lossless)."""
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 
 import numpy as np
 import pytest
+from PIL import Image
 from pydicom import Dataset
 from pydicom.uid import (
     JPEG2000,
@@ -28,7 +31,7 @@ from test_viewer import (
     viewport_selector,
 )
 
-from hounsfield.demo import Patient, Study, compress, ct_volume, write
+from hounsfield.demo import Patient, Study, compress, ct_volume, us_multiframe, write
 from hounsfield.demo.common import set_pixels
 
 pytestmark = pytest.mark.browser
@@ -45,6 +48,8 @@ VARIANTS = {
     "ct_htj2k_lossless": HTJ2KLossless,
     "ct_rle_signed": RLELossless,
 }
+# An ultrasound loop as scanners store it: JPEG Baseline frames in YBR_FULL_422.
+COLOUR = "us_jpeg_baseline"
 
 
 def eight_bit(ds: Dataset) -> Dataset:
@@ -70,19 +75,24 @@ def codec_phantoms(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("codec-phantoms")
     template = server.phantoms["ct_native"]
     phantoms = {}
-    for number, (name, syntax) in enumerate(VARIANTS.items(), start=1):
+    for number, (name, syntax) in enumerate([*VARIANTS.items(), (COLOUR, JPEGBaseline8Bit)],
+                                            start=1):
         study = Study.create(patient, "20240301", f"Codec {name}", seed=11, number=number,
                              study_time="101500", institution_name="North Clinic")
         native = name.startswith("sc8")
         first = None
-        for ds in ct_volume(patient, study, slices=SLICES, rows=SIZE, columns=SIZE,
-                            signed=not native, series_description=name):
+        if name == COLOUR:
+            first = us_multiframe(patient, study, frames=SLICES, rows=SIZE, columns=SIZE)
+            write(first, folder / name / "0001.dcm")
+        for ds in [] if first else ct_volume(patient, study, slices=SLICES, rows=SIZE,
+                                             columns=SIZE, signed=not native,
+                                             series_description=name):
             stored = compress(eight_bit(ds) if native else ds, syntax)
             write(stored, folder / name / f"{ds.InstanceNumber:04d}.dcm")
             first = first or stored
         phantoms[name] = dataclasses.replace(
             template, study_uid=study.study_instance_uid, series_uid=first.SeriesInstanceUID,
-            slices=SLICES, rows=SIZE, pixel_spacing=float(first.PixelSpacing[0]),
+            slices=SLICES, rows=SIZE, pixel_spacing=float(first.get("PixelSpacing", [1])[0]),
             folder=folder / name)
     server.cli("import", "--quiet", "--workers", "1", str(folder))
     return phantoms
@@ -100,19 +110,30 @@ def outside_neighbourhood(shown: np.ndarray, expected: np.ndarray) -> np.ndarray
     return np.maximum(np.maximum(around.min(axis=0) - shown, shown - around.max(axis=0)), 0)
 
 
+def frame_responses(tab) -> list:
+    """The frame responses the page receives from now on (filled as they arrive)."""
+    responses: list = []
+    tab.page.on("response", lambda r: "/frames/" in r.url and responses.append(r))
+    return responses
+
+
+def assert_sent_as_stored(responses: list, syntax: str, count: int) -> None:
+    """``count`` frames came compressed as stored, so the page decoded them: each part of a
+    frame response names its transfer syntax (PS3.18 8.7.3.5.2)."""
+    assert len(responses) == count
+    for response in responses:
+        assert re.search(rf'transfer-syntax="?{re.escape(syntax)}"?[;\r]'.encode(), response.body())
+
+
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_compressed_image_is_shown_as_stored(server, codec_phantoms, tab, name):
     phantom = codec_phantoms[name]
-    frames = []
-    tab.page.on("response", lambda r: "/frames/" in r.url and frames.append(r))
+    frames = frame_responses(tab)
     open_viewer(tab, phantom)
     assert tab.hf("hf.viewer.getImageCount()") == phantom.slices
     ds = shown_instance(tab, server, phantom)
     assert ds.file_meta.TransferSyntaxUID == VARIANTS[name]
-    # The frames came as stored, so the page decoded them (PS3.18 8.7.3.5.2).
-    assert len(frames) == phantom.slices
-    for response in frames:
-        assert f"transfer-syntax={VARIANTS[name]}".encode() in response.body()
+    assert_sent_as_stored(frames, VARIANTS[name], phantom.slices)
     xs, ys = pixel_centres_on_canvas(tab, ds)
     shown = tab.grey(viewport_selector(tab.hf("hf.viewer.getActiveViewportId()")))
     inside = (xs >= 0) & (ys >= 0) & (xs < shown.shape[1] - 1) & (ys < shown.shape[0] - 1)
@@ -128,4 +149,31 @@ def test_compressed_image_is_shown_as_stored(server, codec_phantoms, tab, name):
     # rounding of its transform.
     tolerance = 2 if ds.get("LossyImageCompression") == "01" else 1
     assert outside_neighbourhood(sampled, expected).max() <= tolerance
+    tab.assert_clean()
+
+
+def test_colour_jpeg_baseline_is_shown_as_stored(server, codec_phantoms, tab):
+    """YBR_FULL_422 frames are shown in the colours pydicom decodes them to, pixel for pixel
+    within what chroma upsampling and drawing between pixel centres can change."""
+    phantom = codec_phantoms[COLOUR]
+    frames = frame_responses(tab)
+    page = open_viewer(tab, phantom)
+    assert tab.hf("hf.viewer.getImageCount()") == phantom.slices
+    assert_sent_as_stored(frames, JPEGBaseline8Bit, phantom.slices)
+    ds = shown_instance(tab, server, phantom)
+    assert ds.PhotometricInterpretation == "YBR_FULL_422"
+    frame = int(tab.hf("hf.getViewport().getCurrentImageId()").split("/frames/")[1]) - 1
+    expected = ds.pixel_array[frame].astype(np.float32)  # RGB
+    first, right, down = (np.array(tab.hf("hf.viewer.imageToPage(arg)", p))
+                          for p in ([0, 0], [1, 0], [0, 1]))
+    columns, rows = np.meshgrid(np.arange(ds.Columns), np.arange(ds.Rows))
+    at = first + columns[..., None] * (right - first) + rows[..., None] * (down - first)
+    screen = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("RGB"),
+                        dtype=np.float32)
+    assert (at >= 0).all() and (at[..., 0] < screen.shape[1] - 1).all() \
+        and (at[..., 1] < screen.shape[0] - 1).all(), "the image does not fit in the page"
+    shown = screen[np.rint(at[..., 1]).astype(int), np.rint(at[..., 0]).astype(int)]
+    assert expected.std() > 30
+    off = np.stack([outside_neighbourhood(shown[..., c], expected[..., c]) for c in range(3)])
+    assert off.max() <= 2
     tab.assert_clean()
