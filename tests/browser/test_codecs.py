@@ -37,11 +37,13 @@ from hounsfield.demo.common import set_pixels
 pytestmark = pytest.mark.browser
 
 SLICES, SIZE = 4, 96
-# Name -> transfer syntax. The CT series are signed 16-bit (intercept 0), where a decoder
-# that loses the sign turns air into bone; "sc8" is 8-bit, as JPEG Baseline needs.
+# Name -> transfer syntax. The "ct" series are signed 16-bit (intercept 0), where a decoder
+# that loses the sign turns air into bone; "ct12" is unsigned with 12 of 16 bits stored, as
+# most scanners send; "sc8" is 8-bit, as JPEG Baseline needs.
 VARIANTS = {
     "sc8_jpeg_baseline": JPEGBaseline8Bit,
     "ct_jpeg_lossless_sv1": JPEGLosslessSV1,
+    "ct12_jpeg_lossless_sv1": JPEGLosslessSV1,
     "ct_j2k_lossless": JPEG2000Lossless,
     "ct_j2k_lossy": JPEG2000,
     "ct_jpegls_near": JPEGLSNearLossless,
@@ -68,6 +70,15 @@ def eight_bit(ds: Dataset) -> Dataset:
     return ds
 
 
+def stored_series(name: str, syntax: str, patient: Patient, study: Study) -> list[Dataset]:
+    """The files of phantom ``name``, in ``syntax``."""
+    if name == COLOUR:
+        return [us_multiframe(patient, study, frames=SLICES, rows=SIZE, columns=SIZE)]
+    slices = ct_volume(patient, study, slices=SLICES, rows=SIZE, columns=SIZE,
+                       signed=name.startswith("ct_"), series_description=name)
+    return [compress(eight_bit(ds) if name.startswith("sc8") else ds, syntax) for ds in slices]
+
+
 @pytest.fixture(scope="module")
 def codec_phantoms(server, tmp_path_factory):
     """One small study per transfer syntax, imported into the running server."""
@@ -79,20 +90,12 @@ def codec_phantoms(server, tmp_path_factory):
                                             start=1):
         study = Study.create(patient, "20240301", f"Codec {name}", seed=11, number=number,
                              study_time="101500", institution_name="North Clinic")
-        native = name.startswith("sc8")
-        first = None
-        if name == COLOUR:
-            first = us_multiframe(patient, study, frames=SLICES, rows=SIZE, columns=SIZE)
-            write(first, folder / name / "0001.dcm")
-        for ds in [] if first else ct_volume(patient, study, slices=SLICES, rows=SIZE,
-                                             columns=SIZE, signed=not native,
-                                             series_description=name):
-            stored = compress(eight_bit(ds) if native else ds, syntax)
-            write(stored, folder / name / f"{ds.InstanceNumber:04d}.dcm")
-            first = first or stored
+        files = stored_series(name, syntax, patient, study)
+        for ds in files:
+            write(ds, folder / name / f"{ds.InstanceNumber:04d}.dcm")
         phantoms[name] = dataclasses.replace(
-            template, study_uid=study.study_instance_uid, series_uid=first.SeriesInstanceUID,
-            slices=SLICES, rows=SIZE, pixel_spacing=float(first.get("PixelSpacing", [1])[0]),
+            template, study_uid=study.study_instance_uid, series_uid=files[0].SeriesInstanceUID,
+            slices=SLICES, rows=SIZE, pixel_spacing=float(files[0].get("PixelSpacing", [1])[0]),
             folder=folder / name)
     server.cli("import", "--quiet", "--workers", "1", str(folder))
     return phantoms
