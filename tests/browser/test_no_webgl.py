@@ -6,17 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from test_codecs import outside_neighbourhood
-from test_viewer import (
-    expected_grey,
-    on_page,
-    open_viewer,
-    pixel_centres_on_canvas,
-    shown_instance,
-    viewport_selector,
-)
+from test_codecs import assert_shows_stored_image
+from test_viewer import on_page, open_viewer, viewport_selector
 
 pytestmark = pytest.mark.browser
 
@@ -45,6 +37,7 @@ def no_webgl(browser, server, browser_setup):
 
 @pytest.fixture
 def tab(no_webgl):
+    """A new page of that context (in place of the WebGL one of the other modules)."""
     opened = no_webgl.tab()
     try:
         yield opened
@@ -52,26 +45,12 @@ def tab(no_webgl):
         opened.page.close()
 
 
-def assert_shows(tab, server, phantom) -> None:
-    """The active viewport shows the stored image under its current VOI, pixel for pixel
-    (within what drawing between pixel centres can change)."""
-    ds = shown_instance(tab, server, phantom)
-    xs, ys = pixel_centres_on_canvas(tab, ds)
-    shown = tab.grey(viewport_selector(tab.hf("hf.viewer.getActiveViewportId()")))
-    assert ((xs >= 0) & (ys >= 0) & (xs < shown.shape[1] - 1) & (ys < shown.shape[0] - 1)).all()
-    sampled = shown[np.rint(ys).astype(int), np.rint(xs).astype(int)]
-    expected = expected_grey(ds, tab.hf("hf.getVOI()"))
-    assert expected.std() > 30
-    assert sampled[expected < 1].mean() < 10 and sampled[expected > 100].mean() > 90
-    assert outside_neighbourhood(sampled, expected).max() <= 1
-
-
 def test_stack_view_and_window_level_work_without_webgl(server, tab):
     phantom = server.phantoms["ct_native"]
     page = open_viewer(tab, phantom)
     assert tab.hf("hf.capabilities.webgl") is False
     assert tab.hf("hf.viewer.getImageCount()") == phantom.slices
-    assert_shows(tab, server, phantom)
+    assert_shows_stored_image(tab, server, phantom)
     before = tab.hf("hf.getVOI()")
     page.get_by_test_id("tool-wl").click()
     box = page.locator(viewport_selector(tab.hf("hf.viewer.getActiveViewportId()"))).bounding_box()
@@ -80,7 +59,7 @@ def test_stack_view_and_window_level_work_without_webgl(server, tab):
     after = tab.hf("hf.getVOI()")
     assert (after["windowWidth"], after["windowCenter"]) != (before["windowWidth"],
                                                              before["windowCenter"])
-    assert_shows(tab, server, phantom)  # redrawn under the new window
+    assert_shows_stored_image(tab, server, phantom)  # redrawn under the new window
     tab.assert_clean()
 
 
@@ -96,5 +75,5 @@ def test_mpr_and_3d_say_why_they_are_unavailable(server, tab):
         assert "need WebGL" in notice.inner_text()
         assert tab.hf("hf.viewer.getMode()") == "2d"
         assert tab.hf("hf.errors") == []
-        assert_shows(tab, server, phantom)  # the stack view stays
+        assert_shows_stored_image(tab, server, phantom)  # the stack view stays
     tab.assert_clean()
