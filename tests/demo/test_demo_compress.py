@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+import imagecodecs
 import numpy as np
 import pytest
 from pydicom import Dataset
@@ -95,14 +96,14 @@ def markers(codestream: bytes) -> list[int]:
         position += 2 + int.from_bytes(codestream[position + 2:position + 4], "big")
 
 
-@pytest.mark.parametrize("kind", ["ct", "us"])
+@pytest.mark.parametrize("kind", ["ct", "ct12", "us"])
 def test_jpeg_lossless_sv1_is_process_14_with_predictor_1(kind: str, patient: Patient,
                                                           study: Study) -> None:
     """Each frame is a lossless JPEG (SOF3) whose scan uses predictor 1, and a decoder
     other than the encoder's (libjpeg-turbo, through imagecodecs) gives the pixels back."""
-    imagecodecs = pytest.importorskip("imagecodecs")
-    if kind == "ct":
-        source = next(ct_volume(patient, study, slices=1, rows=64, columns=64, signed=True))
+    if kind.startswith("ct"):
+        source = next(ct_volume(patient, study, slices=1, rows=64, columns=64,
+                                signed=kind == "ct"))
     else:
         source = us_multiframe(patient, study, frames=2, rows=32, columns=48,
                                transfer_syntax="1.2.840.10008.1.2.1")
