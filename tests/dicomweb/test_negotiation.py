@@ -9,7 +9,7 @@ from hounsfield.dicomweb.negotiation import choose_dicom, frame_options, plan_fr
 from hounsfield.errors import NotAcceptable
 
 ELE, RLE, JPEG_LS = "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.80"
-J2K = "1.2.840.10008.1.2.4.90"
+J2K, HTJ2K = "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.201"
 
 
 def _dicom(accept: str, *, single: bool = False):  # type: ignore[no-untyped-def]
@@ -46,6 +46,8 @@ def test_single_part_only_for_one_instance() -> None:
      f"transfer-syntax={ELE};q=0.4", RLE, ("application/octet-stream", ELE, True)),
     ("*/*", RLE, ("application/octet-stream", ELE, True)),
     ('multipart/related; type="image/*"', J2K, ("image/jp2", J2K, False)),
+    ('multipart/related; type="image/jphc"', HTJ2K, ("image/jphc", HTJ2K, False)),
+    ('multipart/related; type="image/*"', HTJ2K, ("image/jphc", HTJ2K, False)),
 ])
 def test_frames(accept: str, stored: str, expected: tuple[str, str, bool]) -> None:
     plan = plan_frames(frame_options(parse_accept([accept])), stored)

@@ -30,6 +30,9 @@ FRAME_MEDIA_TYPES: dict[str, frozenset[str]] = {
     "image/jls": frozenset({"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}),
     "image/jp2": frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"}),
     "image/jpx": frozenset({"1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93"}),
+    # HTJ2K (PS3.18 Table 8.7.3-5): lossless, lossless RPCL, lossy
+    "image/jphc": frozenset({"1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202",
+                             "1.2.840.10008.1.2.4.203"}),
     "image/dicom-rle": frozenset({"1.2.840.10008.1.2.5"}),
     "image/x-dicom-rle": frozenset({"1.2.840.10008.1.2.5"}),
     "video/mpeg2": frozenset({"1.2.840.10008.1.2.4.100", "1.2.840.10008.1.2.4.101"}),
