@@ -284,21 +284,26 @@ class Tab:
         self.page.evaluate("new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)))")
 
     def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
-        """Press the left button at ``start`` and release it at ``end`` (page coordinates).
-
-        Cornerstone handles drags once per frame; on a loaded machine the last moves of a
-        quick drag would be dropped, so the pointer rests at the end for a frame first."""
+        """Press the left button at ``start``, move to ``end`` and let go (page coordinates)."""
         mouse = self.page.mouse
         mouse.move(*start)
         mouse.down()
-        self.next_frame()
         mouse.move(*end, steps=8)
-        self.next_frame()
-        mouse.move(end[0] + 0.01, end[1])
-        mouse.move(*end)
-        self.next_frame()
         mouse.up()
         self.next_frame()
+
+    def settled_annotations(self, timeout: float = 15.0) -> list[dict[str, Any]]:
+        """The viewer's annotations once saved and unchanged over a frame. (A measurement's
+        figures are computed when it is next drawn, a frame or two after the mouse is let
+        go, and saved after that.)"""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.page.evaluate("window.__hf.viewer.whenAnnotationsSaved()")
+            before = self.page.evaluate("window.__hf.viewer.getAnnotations()")
+            self.next_frame()
+            after = self.page.evaluate("window.__hf.viewer.getAnnotations()")
+            if (after == before and all(a["saved"] for a in after)) or time.monotonic() > deadline:
+                return after
 
     def grey(self, selector: str) -> np.ndarray:
         """The element as shown on screen, as grey levels (rows x columns, 0..255)."""

@@ -16,7 +16,7 @@ def server(postgres_server):
 
 
 def lengths(tab) -> dict[str, dict]:
-    return {a["uid"]: a for a in tab.hf("hf.viewer.getAnnotations()") if a["toolName"] == "Length"}
+    return {a["uid"]: a for a in tab.settled_annotations() if a["toolName"] == "Length"}
 
 
 def test_a_saved_measurement_is_seen_by_another_user(server, login):
@@ -33,7 +33,6 @@ def test_a_saved_measurement_is_seen_by_another_user(server, login):
     start, end = (first.hf(f"hf.viewer.imageToPage({point})")
                   for point in ([30, 40], [90, 40]))
     first.drag(start, end)
-    first.hf("hf.viewer.whenAnnotationsSaved()")
     drawn = {uid: a for uid, a in lengths(first).items() if uid not in before}
     assert len(drawn) == 1
     (mine,) = drawn.values()
