@@ -106,7 +106,10 @@ async def test_a_path_outside_the_table_is_refused(secure):
 async def test_pages_load_without_login(secure):
     async with secure.client() as anonymous:
         r = await anonymous.get("/")
-    assert r.status_code in (200, 503)  # 503: the front end is not built here
+        assert r.status_code in (200, 503)  # 503: the front end is not built here
+        # What the login page offers, known without an error answer.
+        options = await anonymous.get("/api/auth/options")
+        assert options.json() == {"auth_enabled": True, "oidc": False}
 
 
 async def test_docs_show_the_route_table():

@@ -157,6 +157,7 @@ async def test_unknown_user_and_forged_state(secure, provider):
         assert r.status_code == 401
     provider.user = "view"
     async with secure.client() as client:
+        assert (await client.get("/api/auth/options")).json()["oidc"] is True
         start = await client.get("/api/auth/oidc/login")
         state = parse_qs(urlparse(start.headers["location"]).query)["state"][0]
         r = await client.get("/api/auth/oidc/callback", params={"code": "code-0",

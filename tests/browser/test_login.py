@@ -10,10 +10,9 @@ pytestmark = pytest.mark.browser
 
 def refused_without_session(error: str) -> bool:
     """Console errors Chromium logs for answers this flow expects: no session yet (401
-    from /api/auth/me), the wrong password (401) and OpenID Connect being off (404)."""
-    return "Failed to load resource" in error and (
-        ("status of 401" in error and ("/api/auth/me" in error or "/api/auth/login" in error))
-        or ("status of 404" in error and "/api/auth/oidc/login" in error))
+    from /api/auth/me) and the wrong password (401)."""
+    return "Failed to load resource" in error and "status of 401" in error and (
+        "/api/auth/me" in error or "/api/auth/login" in error)
 
 
 def test_wrong_then_right_password(server, login, password):

@@ -53,6 +53,7 @@ ROUTE_RULES: tuple[RouteRule, ...] = (
     _r("GET", "/api/stats", "study.search"),
     # login sessions, own account and own API tokens
     _r("POST", "/api/auth/login", PUBLIC),
+    _r("GET", "/api/auth/options", PUBLIC),
     _r("GET", "/api/auth/oidc/login", PUBLIC),
     _r("GET", "/api/auth/oidc/callback", PUBLIC),
     _r("POST", "/api/auth/logout", AUTHENTICATED),

@@ -134,6 +134,15 @@ def _callback_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/api/auth/oidc/callback"
 
 
+@router.get("/api/auth/options", tags=["auth"])
+async def login_options(request: Request) -> dict[str, Any]:
+    """How one may sign in here, for the login page: whether access control is on and
+    whether OpenID Connect login is offered."""
+    settings = _state(request).settings
+    return {"auth_enabled": settings["auth.enabled"],
+            "oidc": bool(settings["auth.oidc_issuer"])}
+
+
 @router.get("/api/auth/oidc/login", tags=["auth"])
 async def oidc_login(request: Request,
                      next: str = Param("/", max_length=500)) -> RedirectResponse:

@@ -51,10 +51,9 @@ export function renderLogin(root: HTMLElement, params: URLSearchParams, signal: 
     });
   });
 
-  // The login route answers 404 while OpenID Connect is off, a redirect to the provider when on.
-  return fetch('/api/auth/oidc/login', { redirect: 'manual', credentials: 'same-origin', signal }).then(
-    (response) => {
-      oidc.hidden = response.status === 404;
+  return api<{ oidc: boolean }>('GET', '/api/auth/options', undefined, { signal }).then(
+    (options) => {
+      oidc.hidden = !options.oidc;
     },
     () => undefined, // unreachable or left: the link stays hidden
   );
