@@ -5,9 +5,10 @@
 
 Data: the 300-slice 512x512 chest CT of ``bench/corpus.py`` (written to CORPUS/ct when
 missing), imported with `hounsfield import` into a temporary archive served by
-`hounsfield serve` on loopback with access control on, as deployed. Each run is cold: a new
-browser context (empty cache, new login through POST /api/auth/login), then
-``/viewer?study=UID`` is opened and the viewer's own stamps are read from
+`hounsfield serve` on loopback with access control on, as deployed. Each run is a new
+browser context (empty cache, new login through POST /api/auth/login) that opens
+``/viewer?study=UID`` twice: cold, then warm (a new tab, the viewer code now in the
+browser's cache as on a workstation's second study). The viewer's own stamps are read from
 ``window.__hf.viewer.timings`` (milliseconds since the navigation started): viewerStart
 (the viewer code has loaded), metadata (the first series' metadata is in), firstImage (the
 first image is drawn), allLoaded (every image of the series is decoded and cached).
@@ -82,28 +83,36 @@ def serve(ct: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.2)
 
 
-def one_run(browser, url: str, study_uid: str, slices: int, size: tuple[int, int]) -> dict:
-    """Open the viewer in a new browser context; return its timings (ms)."""
+def open_viewer(page, url: str, study_uid: str, slices: int) -> dict:
+    """Navigate to the viewer; return its timings (ms) once the whole series is loaded."""
+    errors: list[str] = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/viewer?study={study_uid}")
+    deadline = time.monotonic() + 120
+    while not page.evaluate("Boolean(window.__hf?.viewer?.timings?.allLoaded)"):
+        if time.monotonic() > deadline or errors:
+            raise SystemExit(f"the viewer did not load the series: {errors}")
+        time.sleep(0.05)
+    shown = page.evaluate("window.__hf.viewer.getImageCount()")
+    if shown != slices or errors:
+        raise SystemExit(f"the viewer shows {shown} images (expected {slices}): {errors}")
+    return dict(page.evaluate("window.__hf.viewer.timings"))
+
+
+def one_run(browser, url: str, study_uid: str, slices: int,
+            size: tuple[int, int]) -> tuple[dict, dict]:
+    """A new browser context (empty cache, a new login) opens the viewer twice: cold, then
+    warm (the viewer code in the browser's cache, as on a workstation's second study)."""
     context = browser.new_context(base_url=url, viewport={"width": size[0], "height": size[1]})
     try:
         login = context.request.post("/api/auth/login",
                                      data={"username": USER, "password": PASSWORD})
         if not login.ok:
             raise SystemExit(f"login failed: {login.status} {login.text()}")
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/viewer?study={study_uid}")
-        deadline = time.monotonic() + 120
-        while not page.evaluate("Boolean(window.__hf?.viewer?.timings?.allLoaded)"):
-            if time.monotonic() > deadline or errors:
-                raise SystemExit(f"the viewer did not load the series: {errors}")
-            time.sleep(0.05)
-        shown = page.evaluate("window.__hf.viewer.getImageCount()")
-        if shown != slices or errors:
-            raise SystemExit(f"the viewer shows {shown} images (expected {slices}): {errors}")
-        return dict(page.evaluate("window.__hf.viewer.timings"))
+        cold = open_viewer(context.new_page(), url, study_uid, slices)
+        warm = open_viewer(context.new_page(), url, study_uid, slices)
+        return cold, warm
     finally:
         context.close()
 
@@ -132,18 +141,21 @@ def main(argv: list[str] | None = None) -> int:
                                                      args=CHROMIUM_ARGS)
                 print(f"Chromium {browser.version}, {args.width}x{args.height}, "
                       f"{args.slices} slices 512x512 ({megabytes:.1f} MB)")
-                runs = []
+                runs: dict[str, list[dict]] = {"cold": [], "warm": []}
                 for n in range(args.runs):
-                    timings = one_run(browser, url, study_uid, args.slices,
-                                      (args.width, args.height))
-                    runs.append(timings)
-                    print(f"run {n + 1}: " + ", ".join(f"{k} {timings[k]} ms" for k in STAMPS))
+                    cold, warm = one_run(browser, url, study_uid, args.slices,
+                                         (args.width, args.height))
+                    for kind, timings in (("cold", cold), ("warm", warm)):
+                        runs[kind].append(timings)
+                        print(f"run {n + 1} {kind}: " + ", ".join(
+                            f"{k} {timings[k]} ms" for k in STAMPS))
                 browser.close()
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"median of {len(runs)} cold runs (ms since navigation start): " + ", ".join(
-        f"{k} {statistics.median(r[k] for r in runs):.0f}" for k in STAMPS))
+    for kind, timed in runs.items():
+        print(f"median of {len(timed)} {kind} runs (ms since navigation start): " + ", ".join(
+            f"{k} {statistics.median(r[k] for r in timed):.0f}" for k in STAMPS))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
