@@ -3,6 +3,7 @@
  * what the page shows (VOI, image index, load progress, errors) without tests having
  * to reach into Cornerstone's internals.
  */
+import type { AnnotationInfo } from './viewer/annotations';
 
 export interface Voi {
   windowWidth: number;
@@ -26,15 +27,7 @@ export interface ViewerHooks {
   /** Resolves when every image of the viewport's series is in the cache. */
   whenAllLoaded(id?: string): Promise<void>;
   /** Every annotation in the viewer: who drew it, whether the server has it (saved). */
-  getAnnotations(): {
-    uid: string;
-    toolName: string;
-    viewportId?: string;
-    stats: Record<string, unknown>;
-    text?: string;
-    author?: string;
-    saved: boolean;
-  }[];
+  getAnnotations(): AnnotationInfo[];
   /** Resolves when no annotation save is waiting or under way. */
   whenAnnotationsSaved(): Promise<void>;
   /** Resolves when the saved annotations of the studies shown are in place. */
