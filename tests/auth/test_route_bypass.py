@@ -22,8 +22,8 @@ SEGMENTS = ["", ".", "..", "api", "auth", "login", "logout", "me", "admin", "aud
             "assets", "index.html", "hf_" + "A" * 43, "%2F", "tokens", "stats", "API",
             "Dicom-Web", "studies;x", "studies%2F1"]
 PUBLIC_ENDPOINTS = {"page", "health", "openapi", "swagger_ui_html", "swagger_ui_redirect",
-                    "login", "login_options", "oidc_login", "oidc_callback", "open_share", "unlock_share",
-                    "download_share"}
+                    "login", "login_options", "oidc_login", "oidc_callback", "open_share",
+                    "unlock_share", "download_share"}
 
 
 async def _call(app, method: str, path: str) -> tuple[int, dict]:
