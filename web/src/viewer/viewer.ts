@@ -540,7 +540,8 @@ export function renderViewer(
     });
     annotationSlot.replaceChildren(sync.panel);
     setDrawing(who.access);
-    void sync.loadStudy(studyUid, signal);
+    // A study not found (or not the user's to see) has no measurements to ask for either.
+    if (study) void sync.loadStudy(studyUid, signal);
     if (study) {
       studyHeader.replaceChildren(
         h('span', { className: 'patient', 'data-testid': 'study-patient' }, str(study, Tag.PatientName) || '(no name)'),
