@@ -24,8 +24,12 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings["log_level"].upper(),
+    level = settings["log_level"].upper()
+    logging.basicConfig(level=level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # Alembic's plugin and migration chatter is for debugging, not a server's console.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
