@@ -159,7 +159,8 @@ def _associate(port: int, user_identity: UserIdentityNegotiation | None,
         return 0x0000
 
     ae = AE(ae_title=calling)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 10
+    # Generous: on a loaded 2-core machine (browser tests beside) an answer once took >10 s.
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
     ae.add_requested_context(Verification)
     for sop_class in (PatientRootQueryRetrieveInformationModelFind,
                       StudyRootQueryRetrieveInformationModelFind,
